@@ -1,0 +1,93 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build.sh VARIANT [extra make targets]
+#
+# Configure (tinyconfig + the repository's fragments, every requested symbol
+# verified) and build one kernel variant out of tree:
+#   upstream  pristine base tree, C reset helpers (the baseline)
+#   ours      patched work tree, Rust reset helpers
+#   ours-c    patched work tree, C reset helpers (compile check)
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+variant=${1:?usage: build.sh upstream|ours|ours-c}
+shift
+case $variant in
+upstream) srcv=upstream; frags=(kernel/configs/iommu-reset-qemu.config) ;;
+ours) srcv=ours; frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-rust.config) ;;
+ours-c) srcv=ours; frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-c.config) ;;
+*) die "unknown variant '$variant' (expected upstream, ours or ours-c)" ;;
+esac
+src=$(variant_src "$srcv")
+[ -f "$src/Makefile" ] || die "no source tree at $src: run 'make prepare' first"
+obj=$BUILD_ROOT/$variant
+mkdir -p "$obj" "$CCACHE_DIR"
+setup_ccache
+log=$obj/build.log
+
+frag_paths=()
+for f in "${frags[@]}"; do frag_paths+=("$REPO_DIR/$f"); done
+
+kvmake() {
+	make -C "$src" O="$obj" \
+		LLVM=$LLVM_SUFFIX RUSTC=$RUSTC RUSTDOC=$RUSTDOC \
+		RUSTFMT=$RUSTFMT CLIPPY_DRIVER=$CLIPPY_DRIVER BINDGEN=$BINDGEN \
+		CC="$CCACHE_CC" \
+		-j"$JOBS" "$@"
+}
+
+# Re-configure only when the fragments (or the tree) changed.
+cfg_hash=$(cat "${frag_paths[@]}" "$src/Makefile" | sha256sum | cut -c1-16)
+if ! [ -f "$obj/.config" ] || [ "$(cat "$obj/.cfg-hash" 2>/dev/null)" != "$cfg_hash" ]; then
+	msg "build[$variant]: configuring (tinyconfig + ${frags[*]})"
+	kvmake -s tinyconfig >"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "tinyconfig failed"; }
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frag_paths[@]}" \
+		>>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "merge_config.sh failed"; }
+	kvmake -s olddefconfig >>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "olddefconfig failed"; }
+	# Every requested symbol must have survived olddefconfig.
+	bad=0
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*)
+			sym=${line%%=*}
+			if [ "${line#*=}" = n ]; then
+				grep -q "^$sym=" "$obj/.config" && { msg "config: $sym is set, requested n"; bad=1; }
+			elif ! grep -qx "$line" "$obj/.config"; then
+				msg "config: requested $line, got: $(grep "^$sym=\|^# $sym is not set" "$obj/.config" || echo 'absent')"
+				bad=1
+			fi ;;
+		esac
+	done < <(cat "${frag_paths[@]}")
+	if [ $bad != 0 ]; then
+		if ! grep -q '^CONFIG_RUST=y' "$obj/.config"; then
+			kvmake rustavailable 2>&1 | tail -5 || true
+		fi
+		die "build[$variant]: requested config symbols were dropped (see above; dependencies missing?)"
+	fi
+	echo "$cfg_hash" > "$obj/.cfg-hash"
+fi
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(bzImage modules)
+msg "build[$variant]: make ${targets[*]} (-j$JOBS, log: $log)"
+t0=$(date +%s)
+kvmake "${targets[@]}" >"$log" 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null; do
+	sleep 20
+	kill -0 $pid 2>/dev/null || break
+	n=$(grep -c '^  [A-Z]' "$log" || true)
+	printf 'build[%s]: %4ds, %s objects\n' "$variant" $(( $(date +%s) - t0 )) "$n"
+done
+if ! wait $pid; then
+	grep -E 'error|Error|warning:' "$log" | head -40
+	tail -20 "$log"
+	die "build[$variant] failed (full log: $log)"
+fi
+if grep -qE '^(warning|error)|: warning:' "$log"; then
+	msg "build[$variant]: warnings:"
+	grep -E '^(warning|error)|: warning:' "$log" | head -20
+fi
+msg "build[$variant]: ok in $(( $(date +%s) - t0 ))s"

@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: build both variants, run every test, print KTAP and a closing
+# line "N passed, N failed, N skipped" plus the duration of each phase.
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$HARNESS_DIR/ktap.sh"
+
+T0=$(date +%s)
+mkdir -p "$OUT_ROOT"
+: > "$OUT_ROOT/phases.txt"
+ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
+
+step() { # name command...: a setup step; failure ends the run
+	local name=$1
+	shift
+	phase_begin "$name"
+	if ! "$@"; then
+		ktap_result fail "$name"
+		finish
+	fi
+	phase_end
+}
+
+finish() {
+	echo
+	ktap_summary
+	echo
+	echo "Phases:"
+	cat "$OUT_ROOT/phases.txt"
+	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
+	[ -f "$OUT_ROOT/oracle-summary.txt" ] && { echo; cat "$OUT_ROOT/oracle-summary.txt"; }
+	echo
+	echo "$KTAP_PASS passed, $KTAP_FAIL failed, $KTAP_SKIP skipped"
+	[ "$KTAP_FAIL" = 0 ]
+	exit $?
+}
+
+# vm_test VARIANT PLAN MODE: boot, import the guest's KTAP, check the oracle.
+vm_test() {
+	local variant=$1 plan=$2 mode=$3 run ats=()
+	local label=$variant/$mode/$plan
+	run=$OUT_ROOT/runs/$variant-$mode-$plan
+	phase_begin "vm $label"
+	if "$HARNESS_DIR/run-vm.sh" "$variant" "$plan" "$mode"; then
+		ktap_result ok "$label: guest finished cleanly"
+	else
+		ktap_result fail "$label: guest finished cleanly"
+	fi
+	[ -f "$run/console.log" ] && ktap_import "$label" "$run/console.log"
+	[ "$mode" = legacy ] && ats=(--require-ats-off)
+	if [ -s "$run/trace.log" ]; then
+		python3 "$ORACLE" "$run/trace.log" --console "$run/console.log" \
+			--label "$label" "${ats[@]}" > "$run/oracle.txt" 2>&1 || true
+		{ echo "oracle $label:"; grep -v '^ORACLE-JSON\|^PASS\|^FAIL' "$run/oracle.txt"; } \
+			>> "$OUT_ROOT/oracle-summary.txt"
+		while IFS= read -r line; do
+			case $line in
+			PASS:*) ktap_result ok "$label: ${line#PASS: }" ;;
+			FAIL:*) ktap_result fail "$label: ${line#FAIL: }" ;;
+			esac
+		done < "$run/oracle.txt"
+		grep -q '^PASS\|^FAIL' "$run/oracle.txt" ||
+			ktap_result fail "$label: oracle produced no verdict ($(tail -1 "$run/oracle.txt"))"
+	else
+		ktap_result fail "$label: QEMU trace is empty"
+	fi
+	phase_end
+}
+
+: > "$OUT_ROOT/oracle-summary.txt"
+step deps "$HARNESS_DIR/deps.sh"
+step fetch "$HARNESS_DIR/fetch-base.sh"
+step prepare "$HARNESS_DIR/prepare.sh"
+step "build upstream" "$HARNESS_DIR/build.sh" upstream
+step "build ours" "$HARNESS_DIR/build.sh" ours
+step "modules" bash -c "'$HARNESS_DIR/modules.sh' upstream && '$HARNESS_DIR/modules.sh' ours"
+step "initramfs" bash -c "'$HARNESS_DIR/mkinitramfs.sh' upstream && '$HARNESS_DIR/mkinitramfs.sh' ours"
+
+phase_begin "oracle unit tests"
+if python3 -m unittest discover -v -s "$REPO_DIR/tools/oracle" -p 'test_*.py' \
+	> "$OUT_ROOT/oracle-unittest.log" 2>&1; then :; fi
+while IFS= read -r line; do
+	case $line in
+	*" ... ok") ktap_result ok "oracle unit: ${line% ... ok}" ;;
+	*" ... FAIL"|*" ... ERROR") ktap_result fail "oracle unit: ${line% ... *}" ;;
+	esac
+done < "$OUT_ROOT/oracle-unittest.log"
+grep -q '^OK' "$OUT_ROOT/oracle-unittest.log" || ktap_result fail "oracle unit tests ran"
+phase_end
+
+for variant in upstream ours; do
+	vm_test "$variant" smoke legacy
+done
+
+finish

@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install (idempotently) and check everything the project needs: Debian
+# packages and bindgen-cli from crates.io. Quiet when all is present.
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PACKAGES=(
+	rustc-web rust-web-src rust-web-clippy rustfmt-web
+	clang-19 lld-19 llvm-19 libclang-19-dev
+	make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio kmod
+	busybox-static qemu-system-x86 ccache python3 rsync patch
+	xz-utils git perl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+	msg "deps: installing Debian packages: ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		SUDO=sudo
+		command -v sudo >/dev/null || die "need root to install: apt-get install ${missing[*]}"
+	else
+		SUDO=
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq ||
+		die "apt-get update failed; install by hand: apt-get install ${missing[*]}"
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install failed; install by hand: apt-get install ${missing[*]}"
+fi
+
+# bindgen-cli, pinned, into the cache (not into ~/.cargo).
+if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+	command -v cargo >/dev/null ||
+		die "cargo not found: install rustup/cargo (needed once to build bindgen-cli $BINDGEN_VERSION)"
+	msg "deps: cargo install bindgen-cli $BINDGEN_VERSION"
+	cargo install --quiet --locked --root "$CACHE_DIR/tools" \
+		bindgen-cli --version "$BINDGEN_VERSION" ||
+		die "cargo install bindgen-cli $BINDGEN_VERSION failed (needs crates.io)"
+fi
+
+# Version checks: one clear line per problem.
+ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+check() { # name have want hint
+	ver_ge "$2" "$3" || die "$1 $2 is too old (need >= $3): $4"
+}
+v=$($RUSTC --version 2>/dev/null | awk '{print $2}') || true
+[ -n "$v" ] || die "$RUSTC missing: apt-get install rustc-web rust-web-src"
+check rustc "$v" 1.78 "apt-get install rustc-web"
+[ -d "$($RUSTC --print sysroot)/lib/rustlib/src/rust/library" ] ||
+	die "rust library sources missing: apt-get install rust-web-src"
+v=$(clang$LLVM_SUFFIX --version | sed -n 's/.*clang version \([0-9.]*\).*/\1/p' | head -n1)
+check clang "$v" 19 "apt-get install clang-19 lld-19 llvm-19"
+v=$("$BINDGEN" --version | awk '{print $2}')
+check bindgen "$v" 0.71.1 "rm -rf $CACHE_DIR/tools and re-run make deps"
+v=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p')
+check qemu "$v" 7.2 "apt-get install qemu-system-x86"
+[ -x /bin/busybox ] || die "busybox missing: apt-get install busybox-static"
+$CLIPPY_DRIVER --version >/dev/null 2>&1 || die "clippy missing: apt-get install rust-web-clippy"
+exit 0

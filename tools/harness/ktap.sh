@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+# Host-side KTAP collection for make check / make run; sourced.
+
+KTAP_RESULTS=()
+KTAP_PASS=0 KTAP_FAIL=0 KTAP_SKIP=0
+
+# ktap_result ok|fail|skip DESCRIPTION [DETAIL-FILE]
+ktap_result() {
+	local n=$(( ${#KTAP_RESULTS[@]} + 1 ))
+	case $1 in
+	ok) KTAP_RESULTS+=("ok $n $2"); KTAP_PASS=$((KTAP_PASS + 1)) ;;
+	skip) KTAP_RESULTS+=("ok $n $2 # SKIP"); KTAP_SKIP=$((KTAP_SKIP + 1)) ;;
+	*) KTAP_RESULTS+=("not ok $n $2"); KTAP_FAIL=$((KTAP_FAIL + 1)) ;;
+	esac
+	printf '%s\n' "${KTAP_RESULTS[-1]}"
+}
+
+# ktap_import PREFIX FILE: count the test results of a guest KTAP log as
+# host results (subtest lines are indented by the kernel and ignored).
+ktap_import() {
+	local prefix=$1 file=$2 line desc
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		"ok "[0-9]*|"not ok "[0-9]*) ;;
+		*) continue ;;
+		esac
+		desc=$(printf '%s\n' "$line" | sed -E 's/^(not )?ok [0-9]+ //')
+		case $line in
+		*"# SKIP"*) ktap_result skip "$prefix: ${desc%% # SKIP*}" ;;
+		"ok "*) ktap_result ok "$prefix: $desc" ;;
+		*) ktap_result fail "$prefix: $desc" ;;
+		esac
+	done < "$file"
+}
+
+ktap_summary() {
+	printf 'TAP version 13\n1..%d\n' "${#KTAP_RESULTS[@]}"
+	printf '%s\n' "${KTAP_RESULTS[@]}"
+	printf '# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n' \
+		"$KTAP_PASS" "$KTAP_FAIL" "$KTAP_SKIP"
+}

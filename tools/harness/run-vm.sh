@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-vm.sh VARIANT PLAN [legacy|scalable]
+#
+# Boot a built variant under QEMU (TCG) with an emulated Intel IOMMU that
+# supports device-IOTLBs, run the test plan inside, and keep the serial log
+# and QEMU's own trace (the oracle's input) in $OUT_ROOT/runs/<name>/.
+#
+# Topology:
+#   rp1 (00:02.0) -> 01:00.0 + 01:00.1  two-function ATS slot, one group
+#   rp2 (00:03.0) -> 02:00.0            single ATS function, own group
+# Exit status: 0 when the guest finished its plan with rc=0.
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+variant=${1:?usage: run-vm.sh VARIANT PLAN [legacy|scalable]}
+plan=${2:?usage: run-vm.sh VARIANT PLAN [legacy|scalable]}
+mode=${3:-legacy}
+[ -x "$HARNESS_DIR/guest/plans/$plan" ] || die "unknown plan '$plan' (see tools/harness/guest/plans/)"
+kernel=$BUILD_ROOT/$variant/arch/x86/boot/bzImage
+initrd=$OUT_ROOT/initramfs-$variant.cpio.gz
+[ -f "$kernel" ] || die "no kernel for $variant: run 'make build'"
+[ -f "$initrd" ] || die "no initramfs for $variant: run 'make initramfs'"
+
+case $mode in
+legacy) iommu=intel-iommu,intremap=on,device-iotlb=on ;;
+scalable) iommu=intel-iommu,intremap=on,device-iotlb=on,x-scalable-mode=on ;;
+*) die "unknown IOMMU mode '$mode' (legacy or scalable)" ;;
+esac
+
+run=$OUT_ROOT/runs/$variant-$mode-$plan
+rm -rf "$run"
+mkdir -p "$run"
+timeout=${VM_TIMEOUT:-900}
+ats="ats=on,iommu_platform=on,disable-legacy=on"
+
+t0=$(date +%s)
+set +e
+timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
+	-accel tcg -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot \
+	-device "$iommu" \
+	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=2.0 \
+	-device "virtio-rng-pci,bus=rp1,addr=0.0,multifunction=on,$ats" \
+	-device "virtio-rng-pci,bus=rp1,addr=0.1,$ats" \
+	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=3.0 \
+	-device "virtio-rng-pci,bus=rp2,addr=0.0,$ats" \
+	-kernel "$kernel" -initrd "$initrd" \
+	-append "console=ttyS0 intel_iommu=on iommu.strict=1 panic=-1 plan=$plan ${VM_APPEND:-}" \
+	-msg timestamp=on -trace vtd_inv_desc -trace pci_cfg_write -D "$run/trace.log" \
+	-serial "file:$run/console.log" -monitor none -display none \
+	</dev/null >"$run/qemu.log" 2>&1
+qrc=$?
+set -e
+secs=$(( $(date +%s) - t0 ))
+echo "$secs" > "$run/seconds"
+
+grc=$(sed -n 's/.*=== guest: done rc=\([0-9]*\).*/\1/p' "$run/console.log" | tail -n1)
+if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+	msg "vm[$variant/$mode/$plan]: timed out after ${timeout}s (log: $run/console.log)"
+	tail -5 "$run/console.log"
+	exit 1
+fi
+if [ -z "$grc" ]; then
+	msg "vm[$variant/$mode/$plan]: guest did not finish (qemu rc=$qrc; log: $run/console.log)"
+	grep -E 'Kernel panic|BUG:|Oops' "$run/console.log" | head -5 || tail -5 "$run/console.log"
+	exit 1
+fi
+msg "vm[$variant/$mode/$plan]: guest rc=$grc in ${secs}s"
+[ "$grc" = 0 ]

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""External oracle for PCI reset vs. IOMMU invalidation races.
+
+Reads QEMU's own trace (log backend, "-msg timestamp=on -trace vtd_inv_desc
+-trace pci_cfg_write") and, for every reset of a PCI function seen in it,
+defines the window during which the function may not answer ATS
+invalidation requests:
+
+  FLR   DEVCTL (PCIe cap + 0x8) written with Initiate FLR (bit 15):
+        [write, write + window]                           (PCIe r6 6.6.2)
+  PM    PMCSR (PM cap + 0x4) written to D3hot, then to D0:
+        [D3hot write, D0 write + 10 ms]                   (PCI PM 1.2 5.4.1)
+  SBR   Bridge Control (0x3e) Secondary Bus Reset (bit 6) set, then cleared,
+        on the bridge above the function:
+        [set, clear + window]                             (PCIe r6 6.6.1)
+
+It then counts the Intel VT-d device-IOTLB invalidation descriptors whose
+source-id is that function and that QEMU processed inside one of its
+windows: each one is an invalidation that a real function under reset may
+drop (VT-d "Invalidation Time-out Error").
+
+Where the registers sit comes from "# oracle-dev" lines in the guest's
+serial log (printed by the selftests), test phases from writes of the phase
+number to the Interrupt Line register (0x3c) of the host bridge 00:00.0, and
+what each phase must show from "# oracle-expect" lines.
+"""
+
+import argparse
+import bisect
+import json
+import re
+import sys
+from collections import defaultdict
+
+TRACE_RE = re.compile(r'^(?:\d+@(\d+)\.(\d+):)?(\w+) (.*)$')
+CFG_RE = re.compile(r'^(\S+) ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) '
+                    r'@0x([0-9a-f]+) <- 0x([0-9a-f]+)$')
+INV_RE = re.compile(r'invalidate desc type (\S+) high 0x([0-9a-f]+) '
+                    r'low 0x([0-9a-f]+)')
+DEV_RE = re.compile(r'# oracle-dev bdf=(\S+) exp=0x([0-9a-f]+) pm=0x([0-9a-f]+)'
+                    r' ats=0x([0-9a-f]+) bridge=(\S+)')
+EXPECT_RE = re.compile(r'# oracle-expect phase=(\d+) name=(\S+) bdf=(\S+) '
+                       r'expect=(clean|violation)')
+
+MARKER_BDF = '0000:00:00.0'
+MARKER_REG = 0x3c
+PCI_BRIDGE_CONTROL = 0x3e
+PCI_BRIDGE_CTL_BUS_RESET = 0x40
+PCI_EXP_DEVCTL = 0x8
+PCI_EXP_DEVCTL_BCR_FLR = 0x8000
+PCI_PM_CTRL = 0x4
+PCI_ATS_CTRL = 0x6
+PCI_ATS_CTRL_ENABLE = 0x8000
+PM_RECOVERY_US = 10000
+
+
+class DevInfo:
+    """Where a function's reset and ATS registers are (0: absent)."""
+
+    def __init__(self, bdf, exp=0, pm=0, ats=0, bridge=None):
+        self.bdf = bdf
+        self.exp = exp
+        self.pm = pm
+        self.ats = ats
+        self.bridge = None if bridge in (None, 'none') else bridge
+
+
+class Reset:
+    """One reset of one function and its no-answer window (microseconds)."""
+
+    def __init__(self, bdf, kind, start, phase, ats_enabled):
+        self.bdf = bdf
+        self.kind = kind
+        self.start = start
+        self.end = None
+        self.phase = phase
+        self.ats_enabled = ats_enabled
+        self.invalidations = 0
+
+
+def bdf_str(bus, dev, fn):
+    return '0000:%02x:%02x.%x' % (bus, dev, fn)
+
+
+def parse_console(lines):
+    """Device descriptions and expectations from a guest serial log."""
+    devs, expects = {}, []
+    for line in lines:
+        m = DEV_RE.search(line)
+        if m:
+            bdf = m.group(1)
+            devs[bdf] = DevInfo(bdf, int(m.group(2), 16), int(m.group(3), 16),
+                                int(m.group(4), 16), m.group(5))
+            continue
+        m = EXPECT_RE.search(line)
+        if m:
+            expects.append({'phase': int(m.group(1)), 'name': m.group(2),
+                            'bdf': m.group(3), 'expect': m.group(4)})
+    return devs, expects
+
+
+class Oracle:
+    """Single pass over a trace; see the module documentation."""
+
+    def __init__(self, devs, window_us=100000):
+        self.devs = devs
+        self.window_us = window_us
+        self.phase = 0
+        self.resets = []
+        self.open_pm = {}
+        self.open_sbr = {}
+        self.ats = {}
+        self.invs = defaultdict(list)       # bdf -> [(t, phase)]
+        self.inv_total = defaultdict(int)   # (phase, bdf) -> n
+        self.lines = 0
+        self.last_t = 0
+
+    def _below(self, bridge):
+        return [d.bdf for d in self.devs.values() if d.bridge == bridge]
+
+    def _start(self, bdf, kind, t):
+        r = Reset(bdf, kind, t, self.phase, self.ats.get(bdf))
+        self.resets.append(r)
+        return r
+
+    def cfg_write(self, t, bdf, off, val):
+        if bdf == MARKER_BDF and off == MARKER_REG:
+            self.phase = val & 0xff
+            return
+        # Bridge Control may be written as a word at 0x3e or a dword at 0x3c.
+        bctl = None
+        if off == PCI_BRIDGE_CONTROL:
+            bctl = val
+        elif off == PCI_BRIDGE_CONTROL - 2 and val > 0xffff:
+            bctl = val >> 16
+        if bctl is not None and self._below(bdf):
+            if bctl & PCI_BRIDGE_CTL_BUS_RESET:
+                if bdf not in self.open_sbr:
+                    self.open_sbr[bdf] = [self._start(f, 'sbr', t)
+                                          for f in self._below(bdf)]
+            elif bdf in self.open_sbr:
+                for r in self.open_sbr.pop(bdf):
+                    r.end = t + self.window_us
+        d = self.devs.get(bdf)
+        if not d:
+            return
+        if d.exp and off == d.exp + PCI_EXP_DEVCTL and val & PCI_EXP_DEVCTL_BCR_FLR:
+            r = self._start(bdf, 'flr', t)
+            r.end = t + self.window_us
+        if d.pm and off == d.pm + PCI_PM_CTRL:
+            state = val & 3
+            if state == 3 and bdf not in self.open_pm:
+                self.open_pm[bdf] = self._start(bdf, 'pm', t)
+            elif state == 0 and bdf in self.open_pm:
+                self.open_pm.pop(bdf).end = t + PM_RECOVERY_US
+        if d.ats and off == d.ats + PCI_ATS_CTRL:
+            self.ats[bdf] = bool(val & PCI_ATS_CTRL_ENABLE)
+        elif d.ats and off == d.ats + PCI_ATS_CTRL - 2 and val > 0xffff:
+            self.ats[bdf] = bool((val >> 16) & PCI_ATS_CTRL_ENABLE)
+
+    def invalidation(self, t, typ, hi, lo):
+        if 'device' not in typ:
+            return
+        sid = (lo >> 32) & 0xffff
+        bdf = bdf_str(sid >> 8, (sid >> 3) & 0x1f, sid & 7)
+        self.invs[bdf].append(t)
+        self.inv_total[(self.phase, bdf)] += 1
+
+    def feed(self, lines):
+        for line in lines:
+            m = TRACE_RE.match(line.rstrip('\n'))
+            if not m:
+                continue
+            self.lines += 1
+            t = int(m.group(1)) * 1000000 + int(m.group(2)) if m.group(1) else self.lines
+            self.last_t = t
+            ev, args = m.group(3), m.group(4)
+            if ev == 'pci_cfg_write':
+                c = CFG_RE.match(args)
+                if c:
+                    bdf = bdf_str(int(c.group(2), 16), int(c.group(3), 16), int(c.group(4), 16))
+                    self.cfg_write(t, bdf, int(c.group(5), 16), int(c.group(6), 16))
+            elif ev == 'vtd_inv_desc':
+                c = INV_RE.search(args)
+                if c:
+                    self.invalidation(t, c.group(1), int(c.group(2), 16), int(c.group(3), 16))
+
+    def finish(self):
+        """Close open windows at the end of the trace; count invalidations."""
+        for r in self.resets:
+            if r.end is None:
+                r.end = self.last_t
+            times = self.invs.get(r.bdf, [])
+            r.invalidations = (bisect.bisect_right(times, r.end) -
+                               bisect.bisect_left(times, r.start))
+        return self
+
+    def summary(self):
+        """Rows per (phase, function)."""
+        rows = {}
+        keys = set(self.inv_total) | {(r.phase, r.bdf) for r in self.resets}
+        for phase, bdf in sorted(keys):
+            rows[(phase, bdf)] = {'phase': phase, 'bdf': bdf, 'flr': 0, 'pm': 0,
+                                  'sbr': 0, 'resets': 0, 'inv_total':
+                                  self.inv_total.get((phase, bdf), 0),
+                                  'inv_in_windows': 0, 'windows_hit': 0,
+                                  'ats_off_before': 0, 'ats_known': 0}
+        for r in self.resets:
+            row = rows[(r.phase, r.bdf)]
+            row[r.kind] += 1
+            row['resets'] += 1
+            row['inv_in_windows'] += r.invalidations
+            row['windows_hit'] += 1 if r.invalidations else 0
+            if r.ats_enabled is not None:
+                row['ats_known'] += 1
+                row['ats_off_before'] += 0 if r.ats_enabled else 1
+        return [rows[k] for k in sorted(rows)]
+
+
+def check(rows, expects, require_ats_off=False):
+    """Verdicts for the guest's expectations: list of (ok, description)."""
+    by_key = {(r['phase'], r['bdf']): r for r in rows}
+    out = []
+    for e in expects:
+        r = by_key.get((e['phase'], e['bdf']))
+        what = 'oracle: phase %d %s on %s' % (e['phase'], e['name'], e['bdf'])
+        if not r or not r['resets']:
+            out.append((False, what + ': no reset seen in the trace (oracle blind)'))
+        elif e['expect'] == 'clean':
+            ok = r['inv_in_windows'] == 0
+            why = '%d resets, %d device-IOTLB invalidations in windows (%d outside)' % (
+                r['resets'], r['inv_in_windows'], r['inv_total'] - r['inv_in_windows'])
+            if require_ats_off:
+                ats_ok = r['ats_off_before'] == r['resets']
+                why += ', ATS off before %d/%d' % (r['ats_off_before'], r['resets'])
+                ok = ok and ats_ok
+            out.append((ok, '%s: %s, expected 0' % (what, why)))
+        else:
+            ok = r['inv_in_windows'] > 0
+            out.append((ok, '%s (negative control): %d resets, %d device-IOTLB '
+                        'invalidations in windows, expected >= 1' % (
+                            what, r['resets'], r['inv_in_windows'])))
+    return out
+
+
+def format_table(rows):
+    hdr = ('phase', 'function', 'resets', 'flr/pm/sbr', 'dev-IOTLB inv',
+           'in windows', 'windows hit', 'ATS off before')
+    lines = [hdr]
+    for r in rows:
+        lines.append((str(r['phase']), r['bdf'], str(r['resets']),
+                      '%d/%d/%d' % (r['flr'], r['pm'], r['sbr']), str(r['inv_total']),
+                      str(r['inv_in_windows']), str(r['windows_hit']),
+                      '%d/%d' % (r['ats_off_before'], r['ats_known']) if r['resets'] else '-'))
+    widths = [max(len(l[i]) for l in lines) for i in range(len(hdr))]
+    return '\n'.join('  '.join(c.ljust(w) for c, w in zip(l, widths)).rstrip()
+                     for l in lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('trace', help="QEMU trace log (-D file)")
+    ap.add_argument('--console', help='guest serial log with # oracle-dev/expect lines')
+    ap.add_argument('--dev', action='append', default=[],
+                    help='BDF,exp=OFF,pm=OFF,ats=OFF,bridge=BDF (adds to --console)')
+    ap.add_argument('--window-ms', type=int, default=100,
+                    help='no-answer window after FLR / SBR (default 100, the PCIe minimum)')
+    ap.add_argument('--require-ats-off', action='store_true',
+                    help='clean phases must also disable ATS before each reset (VT-d legacy mode)')
+    ap.add_argument('--label', default='', help='prefix for the machine-readable line')
+    ap.add_argument('--ktap-start', type=int, default=0,
+                    help='print expectation verdicts as KTAP results numbered from N+1')
+    args = ap.parse_args(argv)
+
+    devs, expects = {}, []
+    if args.console:
+        with open(args.console, errors='replace') as f:
+            devs, expects = parse_console(f)
+    for spec in args.dev:
+        parts = spec.split(',')
+        kv = dict(p.split('=', 1) for p in parts[1:])
+        try:
+            devs[parts[0]] = DevInfo(parts[0], int(kv.get('exp', '0'), 16),
+                                     int(kv.get('pm', '0'), 16), int(kv.get('ats', '0'), 16),
+                                     kv.get('bridge'))
+        except ValueError:
+            ap.error('bad --dev %r: offsets are hex numbers' % spec)
+    if not devs:
+        ap.error('no device description: pass --console LOG or --dev')
+
+    try:
+        with open(args.trace, errors='replace') as f:
+            oracle = Oracle(devs, args.window_ms * 1000)
+            oracle.feed(f)
+    except OSError as e:
+        print('oracle: cannot read trace: %s' % e, file=sys.stderr)
+        return 2
+    rows = oracle.finish().summary()
+    print(format_table(rows))
+    verdicts = check(rows, expects, args.require_ats_off)
+    fails = sum(1 for ok, _ in verdicts if not ok)
+    print('ORACLE-JSON %s' % json.dumps({
+        'label': args.label, 'rows': rows,
+        'verdicts': [{'ok': ok, 'what': w} for ok, w in verdicts]}, sort_keys=True))
+    n = args.ktap_start
+    for ok, what in verdicts:
+        n += 1
+        if args.ktap_start:
+            print('%s %d %s' % ('ok' if ok else 'not ok', n, what))
+        else:
+            print('%s: %s' % ('PASS' if ok else 'FAIL', what))
+    return 1 if fails else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

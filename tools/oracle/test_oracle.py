@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of the reset/invalidation oracle on recorded trace snippets."""
+
+import io
+import os
+import unittest
+from contextlib import redirect_stdout
+
+import iommu_reset_oracle as o
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEV = o.DevInfo('0000:02:00.0', exp=0x40, pm=0x80, ats=0x100, bridge='0000:00:03.0')
+SIB = o.DevInfo('0000:01:00.0', exp=0x40, pm=0x80, ats=0x100, bridge='0000:00:02.0')
+
+
+def run(lines, devs=(DEV, SIB), window_ms=100):
+    oracle = o.Oracle({d.bdf: d for d in devs}, window_ms * 1000)
+    oracle.feed(lines)
+    return {(r['phase'], r['bdf']): r for r in oracle.finish().summary()}
+
+
+def data(name):
+    with open(os.path.join(HERE, 'testdata', name)) as f:
+        return f.readlines()
+
+
+def ts(us):
+    return '1@%d.%06d:' % (100 + us // 1000000, us % 1000000)
+
+
+def cfg(us, bdf, off, val, name='dev'):
+    return '%spci_cfg_write %s %s @0x%x <- 0x%x\n' % (ts(us), name, bdf, off, val)
+
+
+def inv(us, sid, typ='device'):
+    return '%svtd_inv_desc invalidate desc type %s high 0x0 low 0x%x\n' % (
+        ts(us), typ, (sid << 32) | 3)
+
+
+class TestFlr(unittest.TestCase):
+    def test_clean_flr_recorded(self):
+        rows = run(data('flr-clean.trace'))
+        r = rows[(1, '0000:02:00.0')]
+        self.assertEqual((r['flr'], r['resets']), (1, 1))
+        self.assertEqual(r['inv_total'], 2)
+        self.assertEqual(r['inv_in_windows'], 0)
+        self.assertEqual((r['ats_off_before'], r['ats_known']), (1, 1))
+
+    def test_violating_flr_recorded(self):
+        rows = run(data('flr-violation.trace'))
+        r = rows[(2, '0000:02:00.0')]
+        # Inside [30.000 ms, 130.000 ms]: 30.510, 129.999 and 130.000 ms.
+        self.assertEqual(r['inv_in_windows'], 3)
+        self.assertEqual(r['windows_hit'], 1)
+        # The sibling's invalidation inside the window is not attributed.
+        self.assertEqual(rows[(2, '0000:01:00.0')]['inv_in_windows'], 0)
+        self.assertEqual(rows[(2, '0000:01:00.0')]['inv_total'], 1)
+
+    def test_window_length(self):
+        rows = run(data('flr-violation.trace'), window_ms=50)
+        self.assertEqual(rows[(2, '0000:02:00.0')]['inv_in_windows'], 1)
+
+    def test_flr_bit_required(self):
+        lines = [cfg(0, '02:00.0', 0x48, 0x2810), inv(10, 0x200)]
+        self.assertEqual(run(lines)[(0, '0000:02:00.0')]['resets'], 0)
+
+    def test_ats_dword_write(self):
+        lines = [cfg(0, '02:00.0', 0x104, 0x80000000), cfg(10, '02:00.0', 0x48, 0x8000)]
+        r = run(lines)[(0, '0000:02:00.0')]
+        self.assertEqual((r['ats_off_before'], r['ats_known']), (0, 1))
+
+    def test_garbage_lines_ignored(self):
+        lines = ['', 'qemu-system-x86_64: warning\n', '1@x:pci_cfg_write nonsense\n',
+                 cfg(0, '02:00.0', 0x48, 0x8000), inv(5, 0x200)]
+        self.assertEqual(run(lines)[(0, '0000:02:00.0')]['inv_in_windows'], 1)
+
+
+class TestPmAndSbr(unittest.TestCase):
+    def test_pm_window(self):
+        lines = [cfg(0, '02:00.0', 0x84, 0x3), inv(5000, 0x200),
+                 cfg(10000, '02:00.0', 0x84, 0x0), inv(19000, 0x200), inv(21000, 0x200)]
+        r = run(lines)[(0, '0000:02:00.0')]
+        self.assertEqual((r['pm'], r['inv_in_windows']), (1, 2))
+
+    def test_sbr_covers_functions_below_bridge(self):
+        lines = [cfg(0, '00:03.0', 0x3e, 0x40), inv(1000, 0x200), inv(1000, 0x100),
+                 cfg(2000, '00:03.0', 0x3e, 0x0), inv(101000, 0x200), inv(103000, 0x200)]
+        rows = run(lines)
+        self.assertEqual(rows[(0, '0000:02:00.0')]['sbr'], 1)
+        self.assertEqual(rows[(0, '0000:02:00.0')]['inv_in_windows'], 2)
+        self.assertNotIn((0, '0000:01:00.0'), {k for k, v in rows.items() if v['resets']})
+
+    def test_sbr_dword_bridge_control(self):
+        lines = [cfg(0, '00:02.0', 0x3c, 0x4000ff), inv(10, 0x100),
+                 cfg(2000, '00:02.0', 0x3c, 0xff)]
+        self.assertEqual(run(lines)[(0, '0000:01:00.0')]['inv_in_windows'], 1)
+
+
+class TestVerdicts(unittest.TestCase):
+    def verdicts(self, lines, expects, ats=False):
+        rows = [r for _, r in sorted(run(lines).items())]
+        return o.check(rows, expects, ats)
+
+    def test_clean_and_negative_control(self):
+        exp = [{'phase': 1, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'},
+               {'phase': 2, 'name': 'raw', 'bdf': '0000:02:00.0', 'expect': 'violation'}]
+        lines = data('flr-clean.trace') + data('flr-violation.trace')
+        self.assertEqual([ok for ok, _ in self.verdicts(lines, exp, True)], [True, True])
+
+    def test_violation_fails_clean_expectation(self):
+        exp = [{'phase': 2, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
+        self.assertEqual([ok for ok, _ in self.verdicts(data('flr-violation.trace'), exp)],
+                         [False])
+
+    def test_blind_negative_control_fails(self):
+        exp = [{'phase': 1, 'name': 'raw', 'bdf': '0000:02:00.0', 'expect': 'violation'}]
+        self.assertEqual([ok for ok, _ in self.verdicts(data('flr-clean.trace'), exp)],
+                         [False])
+
+    def test_no_reset_is_blind(self):
+        exp = [{'phase': 7, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
+        ok, why = self.verdicts(data('flr-clean.trace'), exp)[0]
+        self.assertFalse(ok)
+        self.assertIn('blind', why)
+
+    def test_ats_left_on_fails_legacy_requirement(self):
+        exp = [{'phase': 2, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
+        lines = [cfg(0, '00:00.0', 0x3c, 2), cfg(1, '02:00.0', 0x106, 0x8000),
+                 cfg(10, '02:00.0', 0x48, 0x8000)]
+        self.assertEqual([ok for ok, _ in self.verdicts(lines, exp, True)], [False])
+        self.assertEqual([ok for ok, _ in self.verdicts(lines, exp, False)], [True])
+
+
+class TestCli(unittest.TestCase):
+    def test_console_and_exit_status(self):
+        console = os.path.join(HERE, 'testdata', 'console.log')
+        out = io.StringIO()
+        with redirect_stdout(out):
+            rc = o.main([os.path.join(HERE, 'testdata', 'flr-violation.trace'),
+                         '--console', console])
+        self.assertEqual(rc, 1)
+        self.assertIn('ORACLE-JSON', out.getvalue())
+        self.assertIn('FAIL: oracle: phase 2 sysfs-flr on 0000:02:00.0', out.getvalue())
+
+    def test_parse_console(self):
+        with open(os.path.join(HERE, 'testdata', 'console.log')) as f:
+            devs, expects = o.parse_console(f)
+        self.assertEqual(devs['0000:02:00.0'].ats, 0x100)
+        self.assertEqual(devs['0000:02:00.0'].bridge, '0000:00:03.0')
+        self.assertEqual(expects[0]['expect'], 'clean')
+
+
+if __name__ == '__main__':
+    unittest.main()

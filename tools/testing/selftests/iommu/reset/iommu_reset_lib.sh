@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers of the IOMMU reset selftests (POSIX sh, busybox friendly).
+#
+# Device selection follows the VFIO selftests: a PCI function named by BDF on
+# the command line or in $IOMMU_RESET_BDF; without one the tests SKIP.
+#
+# Under QEMU ($IOMMU_RESET_ORACLE=1) the tests also leave phase markers in
+# QEMU's trace and print "# oracle-..." lines; the host-side oracle
+# (tools/oracle in the project) checks the trace against them.
+
+KSFT_LIB_DIR=$(dirname "$0")/../../kselftest
+. "$KSFT_LIB_DIR/ktap_helpers.sh"
+
+SYSFS_PCI=/sys/bus/pci/devices
+DEBUGFS=/sys/kernel/debug
+
+# Full BDF (domain included) or nothing.
+reset_norm_bdf() {
+	case $1 in
+	????:??:??.?) echo "$1" ;;
+	??:??.?) echo "0000:$1" ;;
+	esac
+}
+
+# cfg_read BDF OFFSET BYTES: little-endian config-space read, decimal.
+cfg_read() {
+	od -An -tu$3 -j "$2" -N "$3" "$SYSFS_PCI/$1/config" 2>/dev/null | tr -d ' '
+}
+
+# cfg_find_cap BDF ID: offset of a standard capability, or 0.
+cfg_find_cap() {
+	status=$(cfg_read "$1" 6 2)
+	[ $(( ${status:-0} & 0x10 )) -ne 0 ] || { echo 0; return; }
+	ptr=$(( $(cfg_read "$1" 52 1) & 0xfc ))
+	n=0
+	while [ "$ptr" -ne 0 ] && [ $n -lt 48 ]; do
+		[ "$(cfg_read "$1" "$ptr" 1)" -eq "$2" ] && { echo "$ptr"; return; }
+		ptr=$(( $(cfg_read "$1" $((ptr + 1)) 1) & 0xfc ))
+		n=$((n + 1))
+	done
+	echo 0
+}
+
+# cfg_find_ext_cap BDF ID: offset of a PCIe extended capability, or 0.
+cfg_find_ext_cap() {
+	off=256
+	n=0
+	while [ "$off" -ge 256 ] && [ $n -lt 64 ]; do
+		hdr=$(cfg_read "$1" "$off" 4)
+		[ -n "$hdr" ] && [ "$hdr" -ne 0 ] || break
+		[ $((hdr & 0xffff)) -eq "$2" ] && { echo "$off"; return; }
+		off=$(( (hdr >> 20) & 0xffc ))
+		n=$((n + 1))
+	done
+	echo 0
+}
+
+reset_ats_cap() { cfg_find_ext_cap "$1" 15; }
+
+# reset_ats_enabled BDF: true when the ATS Enable bit is set.
+reset_ats_enabled() {
+	ats=$(reset_ats_cap "$1")
+	[ "$ats" -ne 0 ] || return 1
+	[ $(( $(cfg_read "$1" $((ats + 6)) 2) & 0x8000 )) -ne 0 ]
+}
+
+# The bridge directly above a function, from its sysfs path.
+reset_parent_bridge() {
+	p=$(readlink -f "$SYSFS_PCI/$1/..")
+	b=${p##*/}
+	[ -e "$SYSFS_PCI/$b" ] && echo "$b" || echo none
+}
+
+# Describe a function to the oracle: where its reset and ATS registers are.
+oracle_describe() {
+	[ "${IOMMU_RESET_ORACLE:-0}" = 1 ] || return 0
+	exp=$(cfg_find_cap "$1" 16)
+	pm=$(cfg_find_cap "$1" 1)
+	ats=$(reset_ats_cap "$1")
+	printf '# oracle-dev bdf=%s exp=0x%x pm=0x%x ats=0x%x bridge=%s\n' \
+		"$1" "$exp" "$pm" "$ats" "$(reset_parent_bridge "$1")"
+}
+
+# Start oracle phase N (1-255): a write of N to the Interrupt Line register
+# of the host bridge 00:00.0, which has no effect but shows in QEMU's trace.
+ORACLE_PHASE=0
+oracle_phase() {
+	[ "${IOMMU_RESET_ORACLE:-0}" = 1 ] || return 0
+	ORACLE_PHASE=$1
+	printf "\\$(printf %o "$1")" |
+		dd of=$SYSFS_PCI/0000:00:00.0/config bs=1 seek=60 count=1 conv=notrunc 2>/dev/null
+	# Let QEMU's trace flush order the marker before what follows.
+	sleep 0.1
+}
+
+# oracle_expect NAME BDF clean|violation: what the current phase must show.
+oracle_expect() {
+	[ "${IOMMU_RESET_ORACLE:-0}" = 1 ] || return 0
+	echo "# oracle-expect phase=$ORACLE_PHASE name=$1 bdf=$2 expect=$3"
+}
+
+# Load a test module by name, from $IOMMU_RESET_MODDIR or with modprobe.
+reset_load_module() {
+	mod=$1
+	shift
+	if [ -n "${IOMMU_RESET_MODDIR:-}" ]; then
+		ko=$(find "$IOMMU_RESET_MODDIR" -name "$mod.ko" 2>/dev/null | head -n1)
+		[ -n "$ko" ] && { insmod "$ko" "$@"; return; }
+	fi
+	modprobe "$mod" "$@"
+}
