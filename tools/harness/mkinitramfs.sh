@@ -17,6 +17,7 @@ rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,etc,selftests,plans}
 
 cp /bin/busybox "$stage/bin/busybox"
+ln -s busybox "$stage/bin/sh"
 cp "$HARNESS_DIR/guest/init" "$stage/init"
 cp "$HARNESS_DIR"/guest/plans/* "$stage/plans/"
 

@@ -39,7 +39,7 @@ ats="ats=on,iommu_platform=on,disable-legacy=on"
 t0=$(date +%s)
 set +e
 timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
-	-accel tcg -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot \
+	-accel tcg -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
 	-device "$iommu" \
 	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=2.0 \
 	-device "virtio-rng-pci,bus=rp1,addr=0.0,multifunction=on,$ats" \

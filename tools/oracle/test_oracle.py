@@ -76,6 +76,22 @@ class TestFlr(unittest.TestCase):
         self.assertEqual(run(lines)[(0, '0000:02:00.0')]['inv_in_windows'], 1)
 
 
+class TestRecorded(unittest.TestCase):
+    """Excerpt of a real QEMU 7.2 run (7.3 C helpers, VT-d legacy mode)."""
+
+    QEMU_DEV = o.DevInfo('0000:02:00.0', exp=0x40, pm=0x7c, ats=0x100,
+                         bridge='0000:00:03.0')
+
+    def test_sysfs_flr_clean_raw_flr_caught(self):
+        rows = run(data('qemu-7.2-legacy.trace'), devs=(self.QEMU_DEV,))
+        sysfs, raw = rows[(1, '0000:02:00.0')], rows[(2, '0000:02:00.0')]
+        self.assertEqual((sysfs['resets'], sysfs['inv_in_windows']), (1, 0))
+        self.assertEqual(sysfs['ats_off_before'], 1)
+        self.assertEqual(raw['resets'], 1)
+        self.assertGreater(raw['inv_in_windows'], 0)
+        self.assertEqual(raw['ats_off_before'], 0)
+
+
 class TestPmAndSbr(unittest.TestCase):
     def test_pm_window(self):
         lines = [cfg(0, '02:00.0', 0x84, 0x3), inv(5000, 0x200),

@@ -79,7 +79,11 @@ DEFINE_SHOW_ATTRIBUTE(stats);
 /* Initiate an FLR behind the PCI core's back: no IOMMU reset helpers. */
 static int load_raw_flr(struct pci_dev *pdev)
 {
-	if (!pcie_has_flr(pdev))
+	u32 cap;
+
+	if (!pci_is_pcie(pdev) ||
+	    pcie_capability_read_dword(pdev, PCI_EXP_DEVCAP, &cap) ||
+	    !(cap & PCI_EXP_DEVCAP_FLR))
 		return -ENOTTY;
 
 	pci_save_state(pdev);
