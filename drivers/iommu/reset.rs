@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! IOMMU side of PCI function resets, in Rust.
+//!
+//! PCIe r6.0 sec 10.3.1 recommends disabling and blocking ATS before a function is reset: while
+//! it is reset, a function may not answer ATS invalidation requests, and an IOMMU that keeps
+//! sending them times out. The PCI core therefore calls [`pci_dev_reset_iommu_prepare`] before
+//! and [`pci_dev_reset_iommu_done`] after every reset method.
+//!
+//! prepare() attaches the function's RID and PASIDs to the group's blocking domain, so that the
+//! IOMMU driver stops translating for it and stops invalidating its device-IOTLB, while
+//! `group->domain` and the PASID array keep what it returns to. It raises the group's
+//! `recovery_cnt`, which makes concurrent attachments fail with `-EBUSY`, and marks the device
+//! `blocked`. done() re-attaches everything. Nested resets (a CXL bus reset around an FLR,
+//! device-specific resets that call FLR) are counted in the device's `reset_depth`; only the
+//! outermost pair changes attachments.
+//!
+//! `group->mutex` is taken inside each call only, never across the reset itself.
+//!
+//! This is the Rust implementation selected by `CONFIG_IOMMU_RESET_RUST`; it behaves like the C
+//! one in `drivers/iommu/iommu.c` and works on the same state through the safe abstractions of
+//! [`kernel::iommu::group`].
+
+use core::ops::ControlFlow;
+use kernel::{
+    bindings,
+    device,
+    iommu::group::{
+        Group,
+        GroupDevice,
+        LockedGroup,
+        NO_PASID, //
+    },
+    pci,
+    prelude::*,
+    warn_on, //
+};
+
+/// Returns whether a blocked sibling of `gdev` in `group` shares a requester ID with `pdev`.
+fn dma_alias_is_blocked(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, pdev: &pci::Device) -> bool {
+    group.devices().any(|sibling| {
+        if sibling == gdev || !sibling.blocked() {
+            return false;
+        }
+        let Ok(spdev) = <&pci::Device>::try_from(sibling.dev()) else {
+            return false;
+        };
+        pdev.for_each_dma_alias(|alias| {
+            let shared = spdev.for_each_dma_alias(|other| {
+                if other == alias {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            if shared {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    })
+}
+
+/// Parks `pdev` on its group's blocking domain for a reset.
+fn prepare(pdev: &pci::Device) -> Result {
+    let dev: &device::Device = pdev.as_ref();
+
+    if !pdev.ats_supported() {
+        return Ok(());
+    }
+    let Some(group) = Group::of_device(dev) else {
+        return Ok(());
+    };
+    let group = group.lock();
+
+    let Some(gdev) = group.device(dev) else {
+        warn_on!(true);
+        return Err(ENODEV);
+    };
+
+    let depth = gdev.reset_depth();
+    gdev.set_reset_depth(depth + 1);
+    if depth > 0 {
+        return Ok(());
+    }
+
+    let blocking = group
+        .alloc_blocking_domain()
+        .inspect_err(|_| gdev.set_reset_depth(depth))?;
+
+    // Stage the RID at the blocking domain while keeping `group->domain`.
+    let current = group.domain();
+    if current != Some(blocking) {
+        group
+            .attach_device(blocking, gdev, current)
+            .inspect_err(|_| gdev.set_reset_depth(depth))?;
+    }
+
+    // `blocked` follows the attachment: iommu_driver_get_domain_for_dev(), which a driver's
+    // set_dev_pasid() may call below, returns the blocking domain for a blocked device.
+    gdev.set_blocked(true);
+
+    // Stage the PASIDs at the blocking domain while keeping the PASID array.
+    if gdev.max_pasids() > 0 {
+        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
+            group.remove_dev_pasid(gdev, pasid, domain);
+        }
+    }
+
+    group.recovery_get();
+    Ok(())
+}
+
+/// Returns `pdev` from its blocking domain to the domains the group kept for it.
+fn done(pdev: &pci::Device) {
+    let dev: &device::Device = pdev.as_ref();
+
+    if !pdev.ats_supported() {
+        return;
+    }
+    let Some(group) = Group::of_device(dev) else {
+        return;
+    };
+    let group = group.lock();
+
+    let Some(gdev) = group.device(dev) else {
+        warn_on!(true);
+        return;
+    };
+
+    // An unbalanced done() would underflow the depth.
+    let depth = gdev.reset_depth();
+    if warn_on!(depth == 0) {
+        return;
+    }
+    gdev.set_reset_depth(depth - 1);
+    if depth > 1 {
+        return;
+    }
+
+    let Some(blocking) = group.blocking_domain() else {
+        warn_on!(true);
+        return;
+    };
+
+    if dma_alias_is_blocked(&group, gdev, pdev) {
+        // Devices that share a requester ID share their blocked state in the IOMMU; this one
+        // going back unblocks them all.
+        dev_warn!(dev, "DMA-aliased sibling may be prematurely unblocked\n");
+    }
+
+    // Re-attach the RID to `group->domain`; a device of a group that has no domain yet stays
+    // parked on the blocking domain.
+    if let Some(domain) = group.domain() {
+        if domain != blocking {
+            warn_on!(group.attach_device(domain, gdev, Some(blocking)).is_err());
+        }
+    }
+    gdev.set_blocked(false);
+
+    // Re-attach the PASIDs to the domains kept in the PASID array.
+    if gdev.max_pasids() > 0 {
+        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
+            warn_on!(group
+                .set_dev_pasid(domain, gdev, pasid, Some(blocking))
+                .is_err());
+        }
+    }
+
+    warn_on!(group.recovery_put().is_err());
+}
+
+/// Returns the PCI device behind a `struct pci_dev` pointer from C.
+///
+/// # Safety
+///
+/// `pdev` must point to a valid `struct pci_dev` that stays valid for `'a`.
+unsafe fn pci_dev<'a>(pdev: *mut bindings::pci_dev) -> Option<&'a pci::Device> {
+    // SAFETY: `pdev` is valid for `'a` (the caller guarantees it), so is its embedded device.
+    let dev = unsafe { device::Device::from_raw(&raw mut (*pdev).dev) };
+    <&pci::Device>::try_from(dev).ok()
+}
+
+/// Blocks the IOMMU for `pdev` before the PCI core resets it.
+///
+/// Attaches the function's RID and PASIDs to its group's blocking domain, keeping
+/// `group->domain` and the PASID array for [`pci_dev_reset_iommu_done`], and fences concurrent
+/// domain attachments of the group with `-EBUSY` until then. Returns 0 on success (also when
+/// the function has no ATS or no IOMMU), or a negative errno; on failure nothing is changed.
+///
+/// # Safety
+///
+/// `pdev` must point to a valid `struct pci_dev`. The caller must be a PCI reset path, which
+/// cannot race with `iommu_release_device()` for `pdev`, and must pair a successful call with
+/// [`pci_dev_reset_iommu_done`].
+#[export]
+pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_dev) -> c_int {
+    // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
+    let Some(pdev) = (unsafe { pci_dev(pdev) }) else {
+        return EINVAL.to_errno();
+    };
+    match prepare(pdev) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Restores the IOMMU for `pdev` after the PCI core reset it.
+///
+/// Re-attaches the function's RID and PASIDs to the domains that
+/// [`pci_dev_reset_iommu_prepare`] kept, and lifts the group's fence. A failure to re-attach
+/// (unlikely, e.g. out of memory in the IOMMU driver) is reported with a warning.
+///
+/// # Safety
+///
+/// `pdev` must point to a valid `struct pci_dev` on which [`pci_dev_reset_iommu_prepare`]
+/// succeeded, under the same conditions.
+#[export]
+pub unsafe extern "C" fn pci_dev_reset_iommu_done(pdev: *mut bindings::pci_dev) {
+    // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
+    if let Some(pdev) = unsafe { pci_dev(pdev) } {
+        done(pdev);
+    }
+}
+
+#[kunit_tests(iommu_reset_rust)]
+mod tests {
+    use super::*;
+    use core::ptr;
+    use kernel::sync::aref::ARef;
+
+    /// Marks the running KUnit test as skipped.
+    fn skip() {
+        // SAFETY: KUnit runs the test in a task whose `kunit_test` points to the running test.
+        unsafe {
+            let test = (*bindings::get_current()).kunit_test;
+            if !test.is_null() {
+                (*test).status = bindings::kunit_status_KUNIT_SKIPPED;
+            }
+        }
+    }
+
+    /// Returns a PCI function with ATS behind an IOMMU and no driver bound, if there is one.
+    fn ats_function() -> Option<ARef<pci::Device>> {
+        let mut from = ptr::null_mut();
+        loop {
+            // SAFETY: `pci_get_device()` drops the reference held on `from` and returns the next
+            // device with a reference held, or NULL at the end.
+            let raw = unsafe { bindings::pci_get_device(!0, !0, from) };
+            if raw.is_null() {
+                return None;
+            }
+            from = raw;
+            // SAFETY: `raw` is referenced until the next `pci_get_device()` call.
+            let Some(pdev) = (unsafe { pci_dev(raw) }) else {
+                continue;
+            };
+            // SAFETY: `raw` is a valid device; the driver pointer is only compared with NULL.
+            let unbound = unsafe { (*raw).dev.driver.is_null() };
+            if unbound && pdev.ats_supported() && Group::of_device(pdev.as_ref()).is_some() {
+                let pdev = ARef::from(pdev);
+                // SAFETY: Drops the iteration's reference; `pdev` holds its own.
+                unsafe { bindings::pci_dev_put(raw) };
+                return Some(pdev);
+            }
+        }
+    }
+
+    /// Returns `(reset_depth, blocked, recovery_cnt, parked)` of `pdev`.
+    fn state(pdev: &pci::Device) -> Result<(u32, bool, u32, bool)> {
+        let dev: &device::Device = pdev.as_ref();
+        let group = Group::of_device(dev).ok_or(ENODEV)?;
+        let group = group.lock();
+        let gdev = group.device(dev).ok_or(ENODEV)?;
+        let parked = group.blocking_domain().is_some() && gdev.blocked();
+        Ok((
+            gdev.reset_depth(),
+            gdev.blocked(),
+            group.recovery_cnt(),
+            parked,
+        ))
+    }
+
+    #[test]
+    fn nested_prepare_done() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        prepare(&pdev)?;
+        assert_eq!(state(&pdev)?, (1, true, 1, true));
+        // A nested reset (e.g. an FLR inside a device-specific reset) only counts.
+        prepare(&pdev)?;
+        assert_eq!(state(&pdev)?, (2, true, 1, true));
+        done(&pdev);
+        assert_eq!(state(&pdev)?, (1, true, 1, true));
+        done(&pdev);
+        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        Ok(())
+    }
+
+    #[test]
+    fn blocking_domain_on_demand() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let group = Group::of_device(pdev.as_ref()).ok_or(ENODEV)?;
+        let locked = group.lock();
+        let blocking = locked.alloc_blocking_domain()?;
+        // Allocated once, then kept for the life of the group.
+        assert!(locked.blocking_domain() == Some(blocking));
+        assert!(locked.alloc_blocking_domain()? == blocking);
+        assert!(locked.domain() != Some(blocking));
+        Ok(())
+    }
+
+    #[test]
+    fn group_devices_and_pasids() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let dev: &device::Device = pdev.as_ref();
+        let group = Group::of_device(dev).ok_or(ENODEV)?;
+        let locked = group.lock();
+        let gdev = locked.device(dev).ok_or(ENODEV)?;
+        assert!(ptr::eq(gdev.dev(), dev));
+        assert!(locked.devices().any(|d| d == gdev));
+        // Nothing attached a PASID in this kernel.
+        assert_eq!(locked.pasid_domains(NO_PASID + 1).count(), 0);
+        Ok(())
+    }
+}
