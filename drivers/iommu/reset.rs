@@ -37,7 +37,11 @@ use kernel::{
 };
 
 /// Returns whether a blocked sibling of `gdev` in `group` shares a requester ID with `pdev`.
-fn dma_alias_is_blocked(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, pdev: &pci::Device) -> bool {
+fn dma_alias_is_blocked(
+    group: &LockedGroup<'_>,
+    gdev: GroupDevice<'_>,
+    pdev: &pci::Device,
+) -> bool {
     group.devices().any(|sibling| {
         if sibling == gdev || !sibling.blocked() {
             return false;

@@ -30,8 +30,13 @@ log=$obj/build.log
 frag_paths=()
 for f in "${frags[@]}"; do frag_paths+=("$REPO_DIR/$f"); done
 
+# The variants with our Rust code are linted while they build: clippy-driver
+# compiles the Rust objects (CLIPPY=1), so its warnings land in the log.
+clippy=()
+[ "$srcv" = ours ] && clippy=(CLIPPY=1)
+
 kvmake() {
-	make -C "$src" O="$obj" \
+	make -C "$src" O="$obj" "${clippy[@]}" \
 		LLVM=$LLVM_SUFFIX RUSTC=$RUSTC RUSTDOC=$RUSTDOC \
 		RUSTFMT=$RUSTFMT CLIPPY_DRIVER=$CLIPPY_DRIVER BINDGEN=$BINDGEN \
 		CC="$CCACHE_CC" \

@@ -50,6 +50,7 @@ vm_test() {
 		ktap_result fail "$label: guest finished cleanly"
 	fi
 	[ -f "$run/console.log" ] && ktap_import "$label" "$run/console.log"
+	[ -f "$run/console.log" ] && kunit_import "$label" "$run/console.log"
 	[ "$mode" = legacy ] && ats=(--require-ats-off)
 	if [ -s "$run/trace.log" ]; then
 		python3 "$ORACLE" "$run/trace.log" --console "$run/console.log" \
@@ -76,6 +77,8 @@ step fetch "$HARNESS_DIR/fetch-base.sh"
 step prepare "$HARNESS_DIR/prepare.sh"
 step "build upstream" "$HARNESS_DIR/build.sh" upstream
 step "build ours" "$HARNESS_DIR/build.sh" ours
+step "build ours-c" "$HARNESS_DIR/build.sh" ours-c
+ktap_result ok "build: upstream (C helpers), ours (Rust helpers), ours-c (C helpers, patched tree)"
 step "modules" bash -c "'$HARNESS_DIR/modules.sh' upstream && '$HARNESS_DIR/modules.sh' ours"
 step "initramfs" bash -c "'$HARNESS_DIR/mkinitramfs.sh' upstream && '$HARNESS_DIR/mkinitramfs.sh' ours"
 
@@ -91,8 +94,21 @@ done < "$OUT_ROOT/oracle-unittest.log"
 grep -q '^OK' "$OUT_ROOT/oracle-unittest.log" || ktap_result fail "oracle unit tests ran"
 phase_end
 
-for variant in upstream ours; do
-	vm_test "$variant" smoke legacy
+phase_begin "lint"
+"$HARNESS_DIR/lint.sh" > "$OUT_ROOT/lint.log" 2>&1 || true
+while IFS= read -r line; do
+	case $line in
+	"ok "*) ktap_result ok "lint: ${line#ok }" ;;
+	"not ok "*) ktap_result fail "lint: ${line#not ok }" ;;
+	esac
+done < "$OUT_ROOT/lint.log"
+grep -v '^ok \|^not ok ' "$OUT_ROOT/lint.log" | head -40 || true
+phase_end
+
+for mode in legacy scalable; do
+	for variant in upstream ours; do
+		vm_test "$variant" smoke "$mode"
+	done
 done
 
 finish

@@ -232,7 +232,8 @@ impl<'a> LockedGroup<'a> {
 
     /// Returns the group's entry for `dev`, or [`None`] if `dev` is not in this group.
     pub fn device(&self, dev: &Device) -> Option<GroupDevice<'_>> {
-        self.devices().find(|gdev| ptr::eq(gdev.raw_dev(), dev.as_raw()))
+        self.devices()
+            .find(|gdev| ptr::eq(gdev.raw_dev(), dev.as_raw()))
     }
 
     /// Returns an iterator over the PASID attachments of the group, from PASID `first` on.

@@ -81,6 +81,11 @@ impl Device {
     where
         F: FnMut(u16) -> ControlFlow<()>,
     {
+        /// Calls the closure behind `data` with `alias`.
+        ///
+        /// # Safety
+        ///
+        /// `data` must point to an `F` that is not otherwise borrowed during the call.
         unsafe extern "C" fn call<F: FnMut(u16) -> ControlFlow<()>>(
             _pdev: *mut bindings::pci_dev,
             alias: u16,
@@ -97,11 +102,7 @@ impl Device {
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the callback matches the C
         // prototype and only uses `data` as the `F` it points to.
         let ret = unsafe {
-            bindings::pci_for_each_dma_alias(
-                self.as_raw(),
-                Some(call::<F>),
-                (&raw mut f).cast(),
-            )
+            bindings::pci_for_each_dma_alias(self.as_raw(), Some(call::<F>), (&raw mut f).cast())
         };
         ret != 0
     }

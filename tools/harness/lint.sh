@@ -1,0 +1,49 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Quality gates on this repository's kernel code, against the built "ours"
+# tree. Prints one "ok"/"not ok" line per gate, details below it.
+
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+obj=$BUILD_ROOT/ours
+[ -f "$obj/vmlinux" ] || die "ours is not built: run 'make build'"
+cd "$REPO_DIR"
+mapfile -t RS < <(find rust drivers samples -name '*.rs' 2>/dev/null | sort)
+mapfile -t PATCHES < <(sed -e '/^#/d' -e '/^$/d' patches/series | sed 's|^|patches/|')
+ours_re=$(printf '%s\n' "${RS[@]}" | sed 's/[.]/[.]/g' | paste -sd'|')
+
+gate() { # name status detail-file
+	if [ "$2" = 0 ]; then echo "ok $1"; else echo "not ok $1"; sed 's/^/    /' "$3" | head -30; fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# rustfmt, with the kernel's configuration.
+$RUSTFMT --check --edition 2021 --config-path "$WORK_DIR/.rustfmt.toml" "${RS[@]}" > "$tmp/fmt" 2>&1
+gate "rustfmt --check (${#RS[@]} files)" $? "$tmp/fmt"
+
+# SAFETY comments, # Safety sections, documented public items.
+python3 "$HARNESS_DIR/check-safety.py" "${RS[@]}" > "$tmp/safety" 2>&1
+gate "SAFETY comments and docs" $? "$tmp/safety"
+
+# clippy: rebuild our Rust objects with clippy-driver and keep its warnings.
+rm -f "$obj/rust/kernel.o" "$obj/drivers/iommu/reset.o"
+kmake ours CLIPPY=1 bzImage modules > "$tmp/clippy.log" 2>&1
+st=$?
+grep -E -A8 "^(warning|error)" "$tmp/clippy.log" | grep -B2 -A6 -E "($ours_re)" > "$tmp/clippy" || true
+[ $st = 0 ] && [ ! -s "$tmp/clippy" ]
+gate "CLIPPY=1 build without warnings in our code" $? "$tmp/clippy"
+
+# rustdoc of the kernel crate.
+kmake ours rustdoc > "$tmp/rustdoc.log" 2>&1
+st=$?
+grep -E -A8 "^(warning|error)" "$tmp/rustdoc.log" | grep -B2 -A6 -E "($ours_re)" > "$tmp/rustdoc" || true
+[ $st = 0 ] && [ ! -s "$tmp/rustdoc" ]
+gate "make rustdoc without warnings in our code" $? "$tmp/rustdoc"
+
+# checkpatch on the patches (C and Kconfig parts).
+"$WORK_DIR/scripts/checkpatch.pl" --strict --no-tree --no-signoff -q "${PATCHES[@]}" > "$tmp/cp" 2>&1
+gate "checkpatch --strict on ${#PATCHES[@]} patches" $? "$tmp/cp"
+exit 0
