@@ -36,6 +36,36 @@ use kernel::{
     warn_on, //
 };
 
+/// Test hook: makes the next blocking attachment of one device fail (KUnit builds only).
+///
+/// Holds the `struct device` address and the negative errno to fail with; cleared when used.
+#[cfg(CONFIG_KUNIT)]
+static FAIL_NEXT_BLOCK: [core::sync::atomic::AtomicUsize; 2] = [
+    core::sync::atomic::AtomicUsize::new(0),
+    core::sync::atomic::AtomicUsize::new(0),
+];
+
+/// Returns the error the test hook injects for `dev`, if any.
+fn injected_error(dev: &device::Device) -> Result {
+    #[cfg(CONFIG_KUNIT)]
+    {
+        use core::sync::atomic::Ordering;
+
+        let addr = core::ptr::from_ref(dev) as usize;
+        if FAIL_NEXT_BLOCK[0]
+            .compare_exchange(addr, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            let errno = FAIL_NEXT_BLOCK[1].swap(0, Ordering::AcqRel);
+            // CAST: The hook stores a negative errno as `usize`.
+            return Err(Error::from_errno(errno as i32));
+        }
+    }
+    #[cfg(not(CONFIG_KUNIT))]
+    let _ = dev;
+    Ok(())
+}
+
 /// Returns whether a blocked sibling of `gdev` in `group` shares a requester ID with `pdev`.
 fn dma_alias_is_blocked(
     group: &LockedGroup<'_>,
@@ -96,8 +126,8 @@ fn prepare(pdev: &pci::Device) -> Result {
     // Stage the RID at the blocking domain while keeping `group->domain`.
     let current = group.domain();
     if current != Some(blocking) {
-        group
-            .attach_device(blocking, gdev, current)
+        injected_error(dev)
+            .and_then(|()| group.attach_device(blocking, gdev, current))
             .inspect_err(|_| gdev.set_reset_depth(depth))?;
     }
 
@@ -299,6 +329,30 @@ mod tests {
         prepare(&pdev)?;
         assert_eq!(state(&pdev)?, (2, true, 1, true));
         done(&pdev);
+        assert_eq!(state(&pdev)?, (1, true, 1, true));
+        done(&pdev);
+        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        Ok(())
+    }
+
+    #[test]
+    fn failed_block_unwinds() -> Result {
+        use core::sync::atomic::Ordering;
+
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let dev: &device::Device = pdev.as_ref();
+        // CAST: The hook stores the errno as `usize`.
+        FAIL_NEXT_BLOCK[1].store(ENOMEM.to_errno() as usize, Ordering::Release);
+        FAIL_NEXT_BLOCK[0].store(core::ptr::from_ref(dev) as usize, Ordering::Release);
+        // The attachment fails in the middle of prepare(): nothing may stay changed.
+        assert!(prepare(&pdev) == Err(ENOMEM));
+        assert_eq!(FAIL_NEXT_BLOCK[0].load(Ordering::Acquire), 0);
+        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        // And the device can still be reset normally.
+        prepare(&pdev)?;
         assert_eq!(state(&pdev)?, (1, true, 1, true));
         done(&pdev);
         assert_eq!(state(&pdev)?, (0, false, 0, false));

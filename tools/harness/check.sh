@@ -33,6 +33,8 @@ finish() {
 	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 	[ -f "$OUT_ROOT/oracle-summary.txt" ] && { echo; cat "$OUT_ROOT/oracle-summary.txt"; }
 	echo
+	python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" smoke legacy scalable
+	echo
 	echo "$KTAP_PASS passed, $KTAP_FAIL failed, $KTAP_SKIP skipped"
 	[ "$KTAP_FAIL" = 0 ]
 	exit $?

@@ -44,6 +44,12 @@ grep -E -A8 "^(warning|error)" "$tmp/rustdoc.log" | grep -B2 -A6 -E "($ours_re)"
 gate "make rustdoc without warnings in our code" $? "$tmp/rustdoc"
 
 # checkpatch on the patches (C and Kconfig parts).
-"$WORK_DIR/scripts/checkpatch.pl" --strict --no-tree --no-signoff -q "${PATCHES[@]}" > "$tmp/cp" 2>&1
-gate "checkpatch --strict on ${#PATCHES[@]} patches" $? "$tmp/cp"
+# (From stdin: inside a git checkout checkpatch would take a tracked .patch
+# file for a source file.)
+st=0
+for p in "${PATCHES[@]}"; do
+	"$WORK_DIR/scripts/checkpatch.pl" --strict --no-tree -q - < "$p" > "$tmp/cp1" 2>&1 ||
+		{ st=1; { echo "$p:"; cat "$tmp/cp1"; } >> "$tmp/cp"; }
+done
+gate "checkpatch --strict on ${#PATCHES[@]} patches" $st "$tmp/cp"
 exit 0

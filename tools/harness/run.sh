@@ -41,36 +41,5 @@ echo "Phases:"
 cat "$OUT_ROOT/phases.txt"
 printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 echo
-python3 - "$OUT_ROOT/runs" "$MODE" "$PLAN" <<'PY'
-import json, re, sys
-base, mode, plan = sys.argv[1:]
-print('Results (%s mode, plan %s; QEMU TCG, one run each)' % (mode, plan))
-hdr = ('variant', 'helpers', 'resets', 'load ops', 'inv in reset windows',
-       'neg. control resets', 'neg. control inv', 'verdict')
-rows = [hdr]
-for v, helpers in (('upstream', 'C (7.3)'), ('ours', 'Rust')):
-    d = '%s/%s-%s-%s' % (base, v, mode, plan)
-    try:
-        js = next(l for l in open(d + '/oracle.txt') if l.startswith('ORACLE-JSON'))
-        res = json.loads(js.split(' ', 1)[1])
-        con = open(d + '/console.log', errors='replace').read()
-    except (OSError, StopIteration):
-        rows.append((v, helpers, '-', '-', '-', '-', '-', 'no result'))
-        continue
-    exp = {}
-    for m in re.finditer(r'# oracle-expect phase=(\d+) name=\S+ bdf=(\S+) expect=(\w+)', con):
-        exp[(int(m.group(1)), m.group(2))] = m.group(3)
-    ops = sum(int(x) for x in re.findall(r'load ops (\d+)', con))
-    clean = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'clean']
-    neg = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'violation']
-    ok = all(x['ok'] for x in res['verdicts']) and res['verdicts']
-    rows.append((v, helpers, str(sum(r['resets'] for r in clean)), str(ops),
-                 str(sum(r['inv_in_windows'] for r in clean)),
-                 str(sum(r['resets'] for r in neg)),
-                 str(sum(r['inv_in_windows'] for r in neg)),
-                 'PASS' if ok else 'FAIL'))
-w = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
-for r in rows:
-    print('  '.join(c.ljust(x) for c, x in zip(r, w)).rstrip())
-PY
+python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" "$PLAN" "$MODE"
 exit $rc

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Summarise oracle results of VM runs as one table, C (upstream) vs Rust (ours).
+
+Usage: results.py RUNS_DIR PLAN MODE [MODE...]
+Reads RUNS_DIR/<variant>-<mode>-<plan>/{oracle.txt,console.log}.
+"""
+
+import json
+import re
+import sys
+
+VARIANTS = (('upstream', 'C (7.3)'), ('ours', 'Rust'))
+
+
+def load(run_dir):
+    """(oracle JSON, console text) of one run, or None."""
+    try:
+        with open(run_dir + '/oracle.txt') as f:
+            js = next(l for l in f if l.startswith('ORACLE-JSON'))
+        with open(run_dir + '/console.log', errors='replace') as f:
+            con = f.read()
+    except (OSError, StopIteration):
+        return None
+    return json.loads(js.split(' ', 1)[1]), con
+
+
+def row(variant, helpers, mode, run_dir):
+    got = load(run_dir)
+    if not got:
+        return (variant, helpers, mode) + ('-',) * 6 + ('no result',)
+    res, con = got
+    exp = {}
+    for m in re.finditer(r'# oracle-expect phase=(\d+) name=\S+ bdf=(\S+) expect=(\w+)', con):
+        exp[(int(m.group(1)), m.group(2))] = m.group(3)
+    ops = sum(int(x) for x in re.findall(r'load ops (\d+)', con))
+    clean = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'clean']
+    neg = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'violation']
+    ok = res['verdicts'] and all(v['ok'] for v in res['verdicts'])
+    resets = sum(r['resets'] for r in clean)
+    return (variant, helpers, mode, str(resets), str(ops),
+            str(sum(r['inv_in_windows'] for r in clean)),
+            '%d/%d' % (sum(r['ats_off_before'] for r in clean), resets),
+            str(sum(r['resets'] for r in neg)),
+            str(sum(r['inv_in_windows'] for r in neg)),
+            'PASS' if ok else 'FAIL')
+
+
+def main(argv):
+    runs, plan, modes = argv[0], argv[1], argv[2:]
+    hdr = ('variant', 'helpers', 'IOMMU', 'resets', 'load ops', 'inv in windows',
+           'ATS off', 'neg. ctl resets', 'neg. ctl inv', 'oracle')
+    rows = [hdr]
+    for mode in modes:
+        for v, helpers in VARIANTS:
+            rows.append(row(v, helpers, mode, '%s/%s-%s-%s' % (runs, v, mode, plan)))
+    w = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
+    print('Oracle results, plan %s (QEMU TCG; "inv in windows" must be 0, '
+          '"neg. ctl inv" >= 1)' % plan)
+    for r in rows:
+        print('  '.join(c.ljust(x) for c, x in zip(r, w)).rstrip())
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
