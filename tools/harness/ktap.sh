@@ -23,6 +23,7 @@ ktap_import() {
 		line=${line%$'\r'}
 		case $line in
 		"ok "[0-9]*|"not ok "[0-9]*) ;;
+		"1..0 # SKIP"*) ktap_result skip "$prefix: ${line#1..0 # SKIP }"; continue ;;
 		*) continue ;;
 		esac
 		desc=$(printf '%s\n' "$line" | sed -E 's/^(not )?ok [0-9]+ //')

@@ -12,7 +12,7 @@ T0=$(date +%s)
 mkdir -p "$OUT_ROOT"
 : > "$OUT_ROOT/phases.txt"
 ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
-PLAN=${PLAN:-smoke}
+PLAN=${PLAN:-full}
 MODE=${MODE:-legacy}
 
 for s in deps.sh fetch-base.sh prepare.sh; do

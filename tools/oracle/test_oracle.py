@@ -14,8 +14,8 @@ DEV = o.DevInfo('0000:02:00.0', exp=0x40, pm=0x80, ats=0x100, bridge='0000:00:03
 SIB = o.DevInfo('0000:01:00.0', exp=0x40, pm=0x80, ats=0x100, bridge='0000:00:02.0')
 
 
-def run(lines, devs=(DEV, SIB), window_ms=100):
-    oracle = o.Oracle({d.bdf: d for d in devs}, window_ms * 1000)
+def run(lines, devs=(DEV, SIB), window_ms=100, tolerance=0.0):
+    oracle = o.Oracle({d.bdf: d for d in devs}, window_ms * 1000, tolerance)
     oracle.feed(lines)
     return {(r['phase'], r['bdf']): r for r in oracle.finish().summary()}
 
@@ -59,6 +59,11 @@ class TestFlr(unittest.TestCase):
 
     def test_window_length(self):
         rows = run(data('flr-violation.trace'), window_ms=50)
+        self.assertEqual(rows[(2, '0000:02:00.0')]['inv_in_windows'], 1)
+
+    def test_clock_tolerance_shortens_window(self):
+        # 5 %: the window is [30 ms, 125 ms], which keeps only the 30.51 ms hit.
+        rows = run(data('flr-violation.trace'), tolerance=0.05)
         self.assertEqual(rows[(2, '0000:02:00.0')]['inv_in_windows'], 1)
 
     def test_flr_bit_required(self):

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rust PCI reset sample: resets a function in a loop while workers keep its IOMMU busy.
+//!
+//! Each load worker maps and unmaps one page for the function in a tight loop; with
+//! `iommu.strict=1` every unmap makes the IOMMU invalidate its IOTLB and, when the function uses
+//! ATS, the function's device-IOTLB (ATC). Meanwhile a reset worker resets the function through
+//! `pci_reset_function()`, whose IOMMU reset helpers must keep those invalidations away from the
+//! function while it is reset.
+//!
+//! The driver has no ID table: it binds only to a function named by `driver_override`:
+//!
+//! ```text
+//! echo rust_dma_reset > /sys/bus/pci/devices/0000:01:00.0/driver_override
+//! echo 0000:01:00.0 > /sys/bus/pci/drivers_probe
+//! ```
+//!
+//! Control and observation, in `/sys/kernel/debug/rust_dma_reset-<BDF>/`:
+//!
+//! - `control`: `start [workers=N] [resets=M] [interval_ms=K]` (defaults 2, 100, 10; the run
+//!   ends after M resets, M=0 runs the load until `stop`), or `stop`. Anything else, a value out
+//!   of range, or `start` while a run is active fails (`-EINVAL`, `-EBUSY`) and changes nothing.
+//! - `stats`: counters of the current or last run.
+//!
+//! Which reset method the PCI core uses is the function's `reset_method` sysfs attribute.
+
+use kernel::{
+    debugfs::{
+        Dir,
+        File, //
+    },
+    device::Core,
+    devres::Devres,
+    dma::{
+        streaming::Streaming,
+        DataDirection, //
+    },
+    fmt,
+    new_condvar,
+    new_mutex,
+    page::Page,
+    pci,
+    prelude::*,
+    str::CString,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        CondVar,
+        Mutex, //
+    },
+    time::{
+        delay::fsleep,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+    uaccess::UserSliceReader,
+    workqueue, //
+};
+
+/// Limits of the `start` parameters.
+const MAX_WORKERS: u32 = 16;
+const MAX_RESETS: u32 = 1_000_000;
+const MAX_INTERVAL_MS: u32 = 10_000;
+/// Reset latencies kept for the statistics (the first ones of a run).
+const MAX_SAMPLES: usize = 16384;
+/// Longest accepted control command.
+const MAX_COMMAND: usize = 128;
+
+/// Parameters of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Params {
+    workers: u32,
+    resets: u32,
+    interval_ms: u32,
+}
+
+/// A control command.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Start(Params),
+    Stop,
+}
+
+fn parse_value(value: &str, max: u32) -> Result<u32> {
+    let v = value.parse::<u32>().map_err(|_| EINVAL)?;
+    if v > max {
+        return Err(EINVAL);
+    }
+    Ok(v)
+}
+
+impl Command {
+    /// Parses `start [key=value]...` or `stop`; rejects anything else.
+    fn parse(input: &str) -> Result<Self> {
+        let mut words = input.split_ascii_whitespace();
+        match words.next() {
+            Some("stop") if words.next().is_none() => Ok(Self::Stop),
+            Some("start") => {
+                let mut p = Params {
+                    workers: 2,
+                    resets: 100,
+                    interval_ms: 10,
+                };
+                for word in words {
+                    let (key, value) = word.split_once('=').ok_or(EINVAL)?;
+                    match key {
+                        "workers" => p.workers = parse_value(value, MAX_WORKERS)?,
+                        "resets" => p.resets = parse_value(value, MAX_RESETS)?,
+                        "interval_ms" => p.interval_ms = parse_value(value, MAX_INTERVAL_MS)?,
+                        _ => return Err(EINVAL),
+                    }
+                }
+                if p.workers == 0 && p.resets == 0 {
+                    return Err(EINVAL);
+                }
+                Ok(Self::Start(p))
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Counters of a run.
+struct Counters {
+    map_ops: Atomic<u64>,
+    map_errors: Atomic<u64>,
+    resets_ok: Atomic<u64>,
+    resets_failed: Atomic<u64>,
+    resets_busy: Atomic<u64>,
+}
+
+impl Counters {
+    fn reset(&self) {
+        for c in [
+            &self.map_ops,
+            &self.map_errors,
+            &self.resets_ok,
+            &self.resets_failed,
+            &self.resets_busy,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
+/// What a run needs to know of its workers.
+struct RunState {
+    /// Work items still running.
+    active: u32,
+    /// Parameters of the current or last run.
+    params: Option<Params>,
+    /// Reset latencies of the run, in nanoseconds.
+    latencies: KVec<u64>,
+    /// Last reset error, as a negative errno.
+    last_error: i32,
+}
+
+/// State shared by the debugfs files and the work items.
+#[pin_data]
+struct Shared {
+    pdev: ARef<pci::Device>,
+    dma: Devres<Streaming>,
+    counters: Counters,
+    stop: Atomic<bool>,
+    #[pin]
+    state: Mutex<RunState>,
+    #[pin]
+    idle: CondVar,
+}
+
+impl Shared {
+    fn new(pdev: &pci::Device<Core<'_>>) -> Result<Arc<Self>> {
+        let dma = Streaming::new(pdev.as_ref())?;
+        let pdev: &pci::Device = pdev;
+        Arc::pin_init(
+            try_pin_init!(Self {
+                pdev: pdev.into(),
+                dma,
+                counters: Counters {
+                    map_ops: Atomic::new(0),
+                    map_errors: Atomic::new(0),
+                    resets_ok: Atomic::new(0),
+                    resets_failed: Atomic::new(0),
+                    resets_busy: Atomic::new(0),
+                },
+                stop: Atomic::new(false),
+                state <- new_mutex!(RunState {
+                    active: 0,
+                    params: None,
+                    latencies: KVec::new(),
+                    last_error: 0,
+                }),
+                idle <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Starts a run; fails with `EBUSY` while one is active.
+    fn start(self: &Arc<Self>, p: Params) -> Result {
+        let mut state = self.state.lock();
+        if state.active > 0 {
+            return Err(EBUSY);
+        }
+        let mut latencies = KVec::with_capacity(
+            usize::try_from(p.resets).map_or(MAX_SAMPLES, |n| n.min(MAX_SAMPLES)),
+            GFP_KERNEL,
+        )?;
+        core::mem::swap(&mut state.latencies, &mut latencies);
+        state.latencies.clear();
+        state.params = Some(p);
+        state.last_error = 0;
+        self.counters.reset();
+        self.stop.store(false, Relaxed);
+
+        let queue = workqueue::system_unbound();
+        for _ in 0..p.workers {
+            let page = Page::alloc_page(GFP_KERNEL)?;
+            let this = self.clone();
+            state.active += 1;
+            if let Err(e) = queue.try_spawn(GFP_KERNEL, move || this.load(page)) {
+                state.active -= 1;
+                drop(state);
+                self.stop_and_wait();
+                return Err(e.into());
+            }
+        }
+        if p.resets > 0 {
+            let this = self.clone();
+            state.active += 1;
+            if let Err(e) = queue.try_spawn(GFP_KERNEL, move || this.reset_loop(p)) {
+                state.active -= 1;
+                drop(state);
+                self.stop_and_wait();
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the run, if any, and waits until all its work items have returned.
+    fn stop_and_wait(&self) {
+        self.stop.store(true, Relaxed);
+        let mut state = self.state.lock();
+        while state.active > 0 {
+            self.idle.wait(&mut state);
+        }
+    }
+
+    fn worker_exit(&self) {
+        let mut state = self.state.lock();
+        state.active -= 1;
+        if state.active == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Load worker: map and unmap one page until stopped or the device goes away.
+    fn load(&self, page: Page) {
+        while !self.stop.load(Relaxed) {
+            let mapped = self.dma.try_access_with(|dma| {
+                dma.map_page(&page, DataDirection::ToDevice).is_ok()
+                // The mapping is dropped, so unmapped, here.
+            });
+            match mapped {
+                Some(true) => self.counters.map_ops.add(1, Relaxed),
+                Some(false) => self.counters.map_errors.add(1, Relaxed),
+                // Unbound: nothing left to map for.
+                None => break,
+            }
+            // Let others run now and then: this loop never blocks otherwise.
+            if self.counters.map_ops.load(Relaxed) % 16 == 0 {
+                fsleep(Delta::from_micros(20));
+            }
+        }
+        self.worker_exit();
+    }
+
+    /// Reset worker: `p.resets` resets through `pci_reset_function()`, then end the run.
+    fn reset_loop(&self, p: Params) {
+        let mut done = 0;
+        while done < p.resets && !self.stop.load(Relaxed) {
+            let start = Instant::<Monotonic>::now();
+            // Never wait for the device lock: unbind holds it while it stops this worker.
+            match self.pdev.try_reset_function() {
+                Ok(()) => {
+                    let ns = start.elapsed().as_nanos();
+                    self.counters.resets_ok.add(1, Relaxed);
+                    let mut state = self.state.lock();
+                    if state.latencies.len() < MAX_SAMPLES {
+                        // Cannot fail: the capacity was reserved at start.
+                        let _ = state
+                            .latencies
+                            .push(u64::try_from(ns).unwrap_or(0), GFP_NOWAIT);
+                    }
+                }
+                Err(e) if e == EAGAIN => {
+                    self.counters.resets_busy.add(1, Relaxed);
+                    fsleep(Delta::from_millis(1));
+                    continue;
+                }
+                Err(e) => {
+                    self.counters.resets_failed.add(1, Relaxed);
+                    self.state.lock().last_error = e.to_errno();
+                }
+            }
+            done += 1;
+            if p.interval_ms > 0 {
+                fsleep(Delta::from_millis(i64::from(p.interval_ms)));
+            }
+        }
+        // The run ends with its resets.
+        self.stop.store(true, Relaxed);
+        self.worker_exit();
+    }
+
+    fn write_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        let mut state = self.state.lock();
+        let running = state.active > 0;
+        writeln!(f, "device {}", dev_name(&self.pdev))?;
+        writeln!(f, "state {}", if running { "running" } else { "idle" })?;
+        if let Some(p) = state.params {
+            writeln!(
+                f,
+                "params workers={} resets={} interval_ms={}",
+                p.workers, p.resets, p.interval_ms
+            )?;
+        }
+        writeln!(f, "ats_supported {}", u8::from(self.pdev.ats_supported()))?;
+        writeln!(f, "map_ops {}", c.map_ops.load(Relaxed))?;
+        writeln!(f, "map_errors {}", c.map_errors.load(Relaxed))?;
+        writeln!(f, "resets_ok {}", c.resets_ok.load(Relaxed))?;
+        writeln!(f, "resets_failed {}", c.resets_failed.load(Relaxed))?;
+        writeln!(f, "resets_busy {}", c.resets_busy.load(Relaxed))?;
+        writeln!(f, "last_error {}", state.last_error)?;
+        let lat = &mut state.latencies;
+        lat.sort_unstable();
+        if let (Some(min), Some(max)) = (lat.first(), lat.last()) {
+            let pct = |p: usize| lat[(lat.len() - 1) * p / 100] / 1000;
+            writeln!(
+                f,
+                "latency_us min {} median {} p99 {} max {}",
+                min / 1000,
+                pct(50),
+                pct(99),
+                max / 1000
+            )?;
+        }
+        Ok(())
+    }
+
+    fn control(self: &Arc<Self>, reader: &mut UserSliceReader) -> Result {
+        let mut buf = [0u8; MAX_COMMAND];
+        let len = reader.len();
+        if len == 0 || len > MAX_COMMAND {
+            return Err(EINVAL);
+        }
+        reader.read_slice(&mut buf[..len])?;
+        let cmd = core::str::from_utf8(&buf[..len]).map_err(|_| EINVAL)?;
+        match Command::parse(cmd)? {
+            Command::Start(p) => self.start(p),
+            Command::Stop => {
+                self.stop_and_wait();
+                Ok(())
+            }
+        }
+    }
+}
+
+fn control_write(shared: &Arc<Shared>, reader: &mut UserSliceReader) -> Result {
+    shared.control(reader)
+}
+
+fn stats_read(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    shared.write_stats(f)
+}
+
+/// Returns the device name of `pdev` (its BDF).
+fn dev_name(pdev: &pci::Device) -> &str {
+    let dev: &kernel::device::Device = pdev.as_ref();
+    dev.name().to_str().unwrap_or("?")
+}
+
+/// Per-device driver data.
+#[pin_data(PinnedDrop)]
+struct DmaReset {
+    shared: Arc<Shared>,
+    #[pin]
+    _control: File<Arc<Shared>>,
+    #[pin]
+    _stats: File<Arc<Shared>>,
+    _dir: Dir,
+}
+
+#[pinned_drop]
+impl PinnedDrop for DmaReset {
+    fn drop(self: Pin<&mut Self>) {
+        self.shared.stop_and_wait();
+    }
+}
+
+impl DmaReset {
+    fn new<'a, 'b>(pdev: &'a pci::Device<Core<'b>>) -> impl PinInit<Self, Error> + use<'a, 'b> {
+        pin_init::pin_init_scope(move || {
+            let shared = Shared::new(pdev)?;
+            let name = CString::try_from_fmt(fmt!("rust_dma_reset-{}", dev_name(pdev)))?;
+            let dir = Dir::new(&name);
+            Ok(try_pin_init!(Self {
+                _control <- dir.write_callback_file(c"control", shared.clone(), &control_write),
+                _stats <- dir.read_callback_file(c"stats", shared.clone(), &stats_read),
+                _dir: dir,
+                shared,
+            }))
+        })
+    }
+}
+
+kernel::pci_device_table!(PCI_TABLE, <DmaReset as pci::Driver>::IdInfo, []);
+
+impl pci::Driver for DmaReset {
+    type IdInfo = ();
+    type Data<'bound> = Self;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self, Error> + 'bound {
+        dev_info!(
+            pdev,
+            "bound (ATS {})\n",
+            if pdev.ats_supported() {
+                "supported"
+            } else {
+                "not supported"
+            }
+        );
+        Self::new(pdev)
+    }
+
+    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self>) {
+        this.shared.stop_and_wait();
+    }
+}
+
+kernel::module_pci_driver! {
+    type: DmaReset,
+    name: "rust_dma_reset",
+    authors: ["iommu-reset-rust developers"],
+    description: "Rust PCI reset under concurrent IOMMU invalidation load",
+    license: "GPL v2",
+}
+
+#[kunit_tests(rust_dma_reset)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_commands() {
+        assert_eq!(Command::parse("stop"), Ok(Command::Stop));
+        assert_eq!(
+            Command::parse("start\n"),
+            Ok(Command::Start(Params {
+                workers: 2,
+                resets: 100,
+                interval_ms: 10
+            }))
+        );
+        assert_eq!(
+            Command::parse("start workers=4 resets=0 interval_ms=0"),
+            Ok(Command::Start(Params {
+                workers: 4,
+                resets: 0,
+                interval_ms: 0
+            }))
+        );
+    }
+
+    #[test]
+    fn reject_bad_input() {
+        for bad in [
+            "",
+            "go",
+            "stop now",
+            "start workers",
+            "start workers=",
+            "start workers=-1",
+            "start workers=17",
+            "start resets=1000001",
+            "start interval_ms=10001",
+            "start method=flr",
+            "start workers=0 resets=0",
+            "start workers=0x2",
+        ] {
+            assert_eq!(Command::parse(bad), Err(EINVAL));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# IOMMU reset tests driven by the Rust sample driver rust_dma_reset: its own
+# reset loop under DMA load, a multifunction group with a sibling under load,
+# bad control input, start while running, and unbind during a run.
+#
+# Usage: reset_sample.sh BDF [SIBLING_BDF]
+#   (or IOMMU_RESET_BDF / IOMMU_RESET_SIBLING_BDF)
+# Needs: the rust_dma_reset module, an ATS-capable function with FLR and no
+# driver bound; SIBLING is another function of the same IOMMU group (for the
+# multifunction case, skipped without one).
+
+DIR=$(dirname "$0")
+. "$DIR/iommu_reset_lib.sh"
+
+NR_RESETS=${IOMMU_RESET_NR:-200}
+WAIT_S=${IOMMU_RESET_WAIT_S:-600}
+DRV=rust_dma_reset
+
+ktap_print_header
+bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
+sib=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
+[ -n "$bdf" ] || { ktap_skip_all "no device: pass a BDF or set IOMMU_RESET_BDF"; exit "$KSFT_SKIP"; }
+[ -e "$SYSFS_PCI/$bdf" ] || { ktap_skip_all "no PCI function $bdf"; exit "$KSFT_SKIP"; }
+[ "$(reset_ats_cap "$bdf")" -ne 0 ] || { ktap_skip_all "$bdf has no ATS capability"; exit "$KSFT_SKIP"; }
+[ -d "$DEBUGFS" ] || { ktap_skip_all "debugfs not mounted"; exit "$KSFT_SKIP"; }
+[ -d /sys/bus/pci/drivers/$DRV ] || reset_load_module $DRV 2>/dev/null ||
+	{ ktap_skip_all "no $DRV module (CONFIG_SAMPLE_RUST_DMA_RESET)"; exit "$KSFT_SKIP"; }
+
+ktap_set_plan 8
+
+# bind BDF: bind the sample to a function through driver_override.
+bind() {
+	[ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" > "$SYSFS_PCI/$1/driver/unbind"
+	echo $DRV > "$SYSFS_PCI/$1/driver_override"
+	echo "$1" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$SYSFS_PCI/$1/driver")")" = $DRV ]
+}
+unbind() {
+	[ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" > "$SYSFS_PCI/$1/driver/unbind"
+	echo > "$SYSFS_PCI/$1/driver_override"
+}
+ctl() { echo "$2" > "$DEBUGFS/$DRV-$1/control" 2>/dev/null; }
+stat() { sed -n "s/^$2 //p" "$DEBUGFS/$DRV-$1/stats"; }
+wait_idle() {
+	t=0
+	while [ "$(stat "$1" state)" != idle ] && [ $t -lt $((WAIT_S * 10)) ]; do
+		sleep 0.1
+		t=$((t + 1))
+	done
+	[ "$(stat "$1" state)" = idle ]
+}
+
+oracle_describe "$bdf"
+[ -n "$sib" ] && oracle_describe "$sib"
+
+# 1: binding by driver_override only.
+if bind "$bdf"; then
+	ktap_test_pass "bind $DRV to $bdf by driver_override"
+else
+	ktap_test_fail "bind $DRV to $bdf by driver_override"
+	ktap_exit_fail_msg "cannot bind $DRV"
+fi
+
+# 2: bad input is refused and changes nothing.
+before=$(cat "$DEBUGFS/$DRV-$bdf/stats")
+bad=0
+for cmd in "" "go" "stop now" "start workers" "start workers=-1" "start workers=17" \
+	"start resets=1000001" "start interval_ms=10001" "start method=flr" \
+	"start workers=0 resets=0" "start workers=0x2" "$(printf 'start %0200d' 0)"; do
+	if ctl "$bdf" "$cmd"; then
+		ktap_print_msg "accepted bad command '$cmd'"
+		bad=$((bad + 1))
+	fi
+done
+after=$(cat "$DEBUGFS/$DRV-$bdf/stats")
+if [ $bad -eq 0 ] && [ "$before" = "$after" ]; then
+	ktap_test_pass "bad control input refused without side effects"
+else
+	ktap_test_fail "bad control input refused without side effects ($bad accepted)"
+fi
+
+# 3: the sample's reset loop under load.
+oracle_phase 10
+oracle_expect sample-reset-loop "$bdf" clean
+ok=1
+ctl "$bdf" "start workers=2 resets=$NR_RESETS interval_ms=0" || ok=0
+wait_idle "$bdf" || ok=0
+r_ok=$(stat "$bdf" resets_ok)
+r_bad=$(stat "$bdf" resets_failed)
+ops=$(stat "$bdf" map_ops)
+errs=$(stat "$bdf" map_errors)
+ktap_print_msg "sample: resets ok $r_ok failed $r_bad, load ops $ops errors $errs, $(stat "$bdf" latency_us)"
+echo "# sample-stats bdf=$bdf resets=$r_ok failed=$r_bad ops=$ops errors=$errs latency_us=$(stat "$bdf" latency_us | tr ' ' ,)"
+if [ $ok = 1 ] && [ "$r_ok" = "$NR_RESETS" ] && [ "$r_bad" = 0 ] && [ "${ops:-0}" -gt 0 ] && [ "$errs" = 0 ]; then
+	ktap_test_pass "sample: $NR_RESETS resets under DMA load"
+else
+	ktap_test_fail "sample: $NR_RESETS resets under DMA load"
+fi
+
+# 4: a second start while a run is active is refused with EBUSY.
+ctl "$bdf" "start workers=1 resets=0"
+msg=$(echo "start workers=1 resets=1" 2>&1 > "$DEBUGFS/$DRV-$bdf/control")
+running=$(stat "$bdf" state)
+ctl "$bdf" "stop"
+case $msg in
+*busy*|*Busy*) [ "$running" = running ] && ktap_test_pass "start while running: EBUSY" ||
+	ktap_test_fail "start while running: not running ($running)" ;;
+*) ktap_test_fail "start while running: '$msg'" ;;
+esac
+
+# 5: unbind during a run stops it cleanly; the device can be bound again.
+ctl "$bdf" "start workers=4 resets=100000 interval_ms=0"
+sleep 1
+unbind "$bdf"
+if [ ! -e "$SYSFS_PCI/$bdf/driver" ] && [ ! -d "$DEBUGFS/$DRV-$bdf" ] && bind "$bdf" &&
+	[ "$(stat "$bdf" state)" = idle ]; then
+	ktap_test_pass "unbind during a run, then rebind"
+else
+	ktap_test_fail "unbind during a run, then rebind"
+fi
+
+# 6: resets racing with binding and unbinding the sample.
+fail=0
+( i=0; while [ $i -lt 20 ]; do echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null; i=$((i + 1)); done ) &
+pid=$!
+i=0
+while [ $i -lt 20 ]; do
+	unbind "$bdf"
+	bind "$bdf" || fail=$((fail + 1))
+	i=$((i + 1))
+done
+wait $pid
+[ $fail -eq 0 ] && ktap_test_pass "resets racing with unbind/rebind" ||
+	ktap_test_fail "resets racing with unbind/rebind ($fail binds failed)"
+
+# 7: multifunction: reset one function while its sibling in the same group
+# keeps mapping and unmapping.
+if [ -n "$sib" ] && [ -e "$SYSFS_PCI/$sib" ] && bind "$sib"; then
+	oracle_phase 11
+	oracle_expect sample-sibling "$bdf" clean
+	ctl "$sib" "start workers=2 resets=0"
+	ops0=$(stat "$sib" map_ops)
+	ctl "$bdf" "start workers=1 resets=50 interval_ms=0"
+	wait_idle "$bdf"
+	ops1=$(stat "$sib" map_ops)
+	ctl "$sib" "stop"
+	r_ok=$(stat "$bdf" resets_ok)
+	ktap_print_msg "sibling $sib: $((ops1 - ops0)) load ops during $r_ok resets of $bdf"
+	if [ "$r_ok" = 50 ] && [ $((ops1 - ops0)) -gt 0 ] && [ "$(stat "$sib" map_errors)" = 0 ]; then
+		ktap_test_pass "multifunction: sibling keeps DMA while $bdf is reset"
+	else
+		ktap_test_fail "multifunction: sibling keeps DMA while $bdf is reset"
+	fi
+	unbind "$sib"
+else
+	ktap_test_skip "multifunction: no sibling function given"
+fi
+oracle_phase 12
+
+# 8: rmmod during a run.
+ctl "$bdf" "start workers=2 resets=100000 interval_ms=0"
+sleep 0.5
+if rmmod $DRV && [ ! -e "$SYSFS_PCI/$bdf/driver" ]; then
+	ktap_test_pass "rmmod during a run"
+else
+	ktap_test_fail "rmmod during a run"
+fi
+echo > "$SYSFS_PCI/$bdf/driver_override"
+ktap_finished
