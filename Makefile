@@ -15,7 +15,7 @@ H := tools/harness
 export KDIR CACHE_DIR JOBS
 
 .PHONY: all run check deps fetch prepare build build-upstream build-ours \
-	modules initramfs oracle-test smoke clean distclean help
+	modules initramfs oracle-test soak clean distclean help
 
 all: run
 
@@ -52,6 +52,9 @@ check:
 
 run:
 	@$(H)/run.sh
+
+soak:
+	@$(H)/soak.sh
 
 clean:
 	rm -rf "$${CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/iommu-reset-rust}/out"

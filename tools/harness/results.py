@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Summarise oracle results of VM runs as one table, C (upstream) vs Rust (ours).
+"""Summarise the oracle results of VM runs as one table, C vs Rust.
 
-Usage: results.py RUNS_DIR PLAN MODE [MODE...]
+Usage: results.py RUNS_DIR PLAN MODE [MODE...] [--variants v1,v2,...]
 Reads RUNS_DIR/<variant>-<mode>-<plan>/{oracle.txt,console.log}.
 """
 
@@ -10,7 +10,7 @@ import json
 import re
 import sys
 
-VARIANTS = (('upstream', 'C (7.3)'), ('ours', 'Rust'))
+HELPERS = {'upstream': 'C (7.3)', 'ours-c': 'C (patched)', 'ours': 'Rust'}
 
 
 def load(run_dir):
@@ -25,15 +25,18 @@ def load(run_dir):
     return json.loads(js.split(' ', 1)[1]), con
 
 
-def row(variant, helpers, mode, run_dir):
+def row(variant, mode, run_dir):
+    helpers = HELPERS.get(variant, variant)
     got = load(run_dir)
     if not got:
-        return (variant, helpers, mode) + ('-',) * 6 + ('no result',)
+        return (variant, helpers, mode) + ('-',) * 7 + ('no result',)
     res, con = got
     exp = {}
     for m in re.finditer(r'# oracle-expect phase=(\d+) name=\S+ bdf=(\S+) expect=(\w+)', con):
         exp[(int(m.group(1)), m.group(2))] = m.group(3)
     ops = sum(int(x) for x in re.findall(r'load ops (\d+)', con))
+    lat = re.search(r'# sample-stats .*latency_us=min,(\d+),median,(\d+),p99,(\d+),max,(\d+)', con)
+    lat = '%.1f/%.1f' % (int(lat.group(2)) / 1000, int(lat.group(3)) / 1000) if lat else '-'
     clean = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'clean']
     neg = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'violation']
     ok = res['verdicts'] and all(v['ok'] for v in res['verdicts'])
@@ -43,20 +46,27 @@ def row(variant, helpers, mode, run_dir):
             '%d/%d' % (sum(r['ats_off_before'] for r in clean), resets),
             str(sum(r['resets'] for r in neg)),
             str(sum(r['inv_in_windows'] for r in neg)),
-            'PASS' if ok else 'FAIL')
+            lat, 'PASS' if ok else 'FAIL')
 
 
 def main(argv):
-    runs, plan, modes = argv[0], argv[1], argv[2:]
+    variants = ['upstream', 'ours']
+    args = []
+    for a in argv:
+        if a.startswith('--variants='):
+            variants = a.split('=', 1)[1].split(',')
+        else:
+            args.append(a)
+    runs, plan, modes = args[0], args[1], args[2:]
     hdr = ('variant', 'helpers', 'IOMMU', 'resets', 'load ops', 'inv in windows',
-           'ATS off', 'neg. ctl resets', 'neg. ctl inv', 'oracle')
+           'ATS off', 'neg.ctl resets', 'neg.ctl inv', 'sample ms med/p99', 'oracle')
     rows = [hdr]
     for mode in modes:
-        for v, helpers in VARIANTS:
-            rows.append(row(v, helpers, mode, '%s/%s-%s-%s' % (runs, v, mode, plan)))
+        for v in variants:
+            rows.append(row(v, mode, '%s/%s-%s-%s' % (runs, v, mode, plan)))
     w = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
     print('Oracle results, plan %s (QEMU TCG; "inv in windows" must be 0, '
-          '"neg. ctl inv" >= 1)' % plan)
+          '"neg.ctl inv" >= 1)' % plan)
     for r in rows:
         print('  '.join(c.ljust(x) for c, x in zip(r, w)).rstrip())
     return 0

@@ -18,16 +18,20 @@ MODE=${MODE:-legacy}
 for s in deps.sh fetch-base.sh prepare.sh; do
 	phase_begin "${s%.sh}"; "$HARNESS_DIR/$s"; phase_end
 done
-for v in upstream ours; do
+# upstream: pristine 7.3 (C helpers); ours-c: the patched tree with the C
+# helpers; ours: the patched tree with the Rust helpers. ours-c and ours run
+# the same Rust sample driver, so their numbers compare C and Rust directly.
+VARIANTS=${VARIANTS:-upstream ours-c ours}
+for v in $VARIANTS; do
 	phase_begin "build $v"; "$HARNESS_DIR/build.sh" $v; phase_end
 done
-for v in upstream ours; do
+for v in $VARIANTS; do
 	"$HARNESS_DIR/modules.sh" $v
 	"$HARNESS_DIR/mkinitramfs.sh" $v
 done
 
 rc=0
-for v in upstream ours; do
+for v in $VARIANTS; do
 	phase_begin "vm $v/$MODE/$PLAN"
 	"$HARNESS_DIR/run-vm.sh" $v "$PLAN" "$MODE" || rc=1
 	run=$OUT_ROOT/runs/$v-$MODE-$PLAN
@@ -41,5 +45,6 @@ echo "Phases:"
 cat "$OUT_ROOT/phases.txt"
 printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 echo
-python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" "$PLAN" "$MODE"
+python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" "$PLAN" "$MODE" \
+	--variants="$(echo $VARIANTS | tr ' ' ,)"
 exit $rc
