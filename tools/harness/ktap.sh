@@ -2,7 +2,7 @@
 # Host-side KTAP collection for make check / make run; sourced.
 
 KTAP_RESULTS=()
-KTAP_PASS=0 KTAP_FAIL=0 KTAP_SKIP=0
+KTAP_PASS=0 KTAP_FAIL=0 KTAP_SKIP=0 KTAP_XFAIL=0
 
 # ktap_result ok|fail|skip DESCRIPTION [DETAIL-FILE]
 ktap_result() {
@@ -10,6 +10,7 @@ ktap_result() {
 	case $1 in
 	ok) KTAP_RESULTS+=("ok $n $2"); KTAP_PASS=$((KTAP_PASS + 1)) ;;
 	skip) KTAP_RESULTS+=("ok $n $2 # SKIP"); KTAP_SKIP=$((KTAP_SKIP + 1)) ;;
+	xfail) KTAP_RESULTS+=("ok $n $2 # XFAIL"); KTAP_XFAIL=$((KTAP_XFAIL + 1)) ;;
 	*) KTAP_RESULTS+=("not ok $n $2"); KTAP_FAIL=$((KTAP_FAIL + 1)) ;;
 	esac
 	printf '%s\n' "${KTAP_RESULTS[-1]}"
@@ -69,6 +70,6 @@ PY
 ktap_summary() {
 	printf 'TAP version 13\n1..%d\n' "${#KTAP_RESULTS[@]}"
 	printf '%s\n' "${KTAP_RESULTS[@]}"
-	printf '# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n' \
-		"$KTAP_PASS" "$KTAP_FAIL" "$KTAP_SKIP"
+	printf '# Totals: pass:%d fail:%d xfail:%d xpass:0 skip:%d error:0\n' \
+		"$KTAP_PASS" "$KTAP_FAIL" "$KTAP_XFAIL" "$KTAP_SKIP"
 }

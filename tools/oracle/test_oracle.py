@@ -119,38 +119,53 @@ class TestPmAndSbr(unittest.TestCase):
 
 
 class TestVerdicts(unittest.TestCase):
-    def verdicts(self, lines, expects, ats=False):
+    def verdicts(self, lines, expects, ats=False, baseline=False, ats_obs=True):
         rows = [r for _, r in sorted(run(lines).items())]
-        return o.check(rows, expects, ats)
+        for e in expects:
+            e.setdefault('gap', None)
+        return o.check(rows, expects, ats, baseline, ats_obs)
 
     def test_clean_and_negative_control(self):
         exp = [{'phase': 1, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'},
                {'phase': 2, 'name': 'raw', 'bdf': '0000:02:00.0', 'expect': 'violation'}]
         lines = data('flr-clean.trace') + data('flr-violation.trace')
-        self.assertEqual([ok for ok, _ in self.verdicts(lines, exp, True)], [True, True])
+        self.assertEqual([st for st, _, _ in self.verdicts(lines, exp, True)], ['ok', 'ok'])
 
     def test_violation_fails_clean_expectation(self):
         exp = [{'phase': 2, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
-        self.assertEqual([ok for ok, _ in self.verdicts(data('flr-violation.trace'), exp)],
-                         [False])
+        self.assertEqual([st for st, _, _ in self.verdicts(data('flr-violation.trace'), exp)],
+                         ['fail'])
 
     def test_blind_negative_control_fails(self):
         exp = [{'phase': 1, 'name': 'raw', 'bdf': '0000:02:00.0', 'expect': 'violation'}]
-        self.assertEqual([ok for ok, _ in self.verdicts(data('flr-clean.trace'), exp)],
-                         [False])
+        self.assertEqual([st for st, _, _ in self.verdicts(data('flr-clean.trace'), exp)],
+                         ['fail'])
 
     def test_no_reset_is_blind(self):
         exp = [{'phase': 7, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
-        ok, why = self.verdicts(data('flr-clean.trace'), exp)[0]
-        self.assertFalse(ok)
+        st, why, _ = self.verdicts(data('flr-clean.trace'), exp)[0]
+        self.assertEqual(st, 'fail')
         self.assertIn('blind', why)
 
     def test_ats_left_on_fails_legacy_requirement(self):
         exp = [{'phase': 2, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
         lines = [cfg(0, '00:00.0', 0x3c, 2), cfg(1, '02:00.0', 0x106, 0x8000),
                  cfg(10, '02:00.0', 0x48, 0x8000)]
-        self.assertEqual([ok for ok, _ in self.verdicts(lines, exp, True)], [False])
-        self.assertEqual([ok for ok, _ in self.verdicts(lines, exp, False)], [True])
+        self.assertEqual([st for st, _, _ in self.verdicts(lines, exp, True)], ['fail'])
+        self.assertEqual([st for st, _, _ in self.verdicts(lines, exp, False)], ['ok'])
+
+    def test_no_block(self):
+        exp = [{'phase': 3, 'name': 'probe', 'bdf': '0000:02:00.0', 'expect': 'no-block',
+                'gap': 'probe-blocks'}]
+        quiet = [cfg(0, '00:00.0', 0x3c, 3), cfg(1, '02:00.0', 0x106, 0x8000), inv(5, 0x200)]
+        toggled = quiet + [cfg(10, '02:00.0', 0x106, 0x0), cfg(20, '02:00.0', 0x106, 0x8000)]
+        self.assertEqual([v[0] for v in self.verdicts(quiet, exp)], ['ok'])
+        self.assertEqual([v[0] for v in self.verdicts(toggled, exp)], ['fail'])
+        # On the baseline kernel the gap must show: failing is expected.
+        self.assertEqual([v[0] for v in self.verdicts(toggled, exp, baseline=True)], ['xfail'])
+        self.assertEqual([v[0] for v in self.verdicts(quiet, exp, baseline=True)], ['fail'])
+        # Not observable without ATS toggles.
+        self.assertEqual([v[0] for v in self.verdicts(toggled, exp, ats_obs=False)], ['skip'])
 
 
 class TestCli(unittest.TestCase):

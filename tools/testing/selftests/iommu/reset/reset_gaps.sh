@@ -1,0 +1,82 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Resets that the 7.3 IOMMU reset helpers do not cover, each with what it
+# must (not) do to the IOMMU. On 7.3 the oracle sees these fail; with this
+# project's patches they pass.
+#
+#  - reset_subordinate: a secondary bus reset of the bridge above the
+#    function, under DMA load: no device-IOTLB invalidation may reach the
+#    function inside the bus-reset window;
+#  - reset_method: writing the attribute only probes the methods: the
+#    function must not be blocked (no ATS toggle in VT-d legacy mode).
+#
+# Usage: reset_gaps.sh [BDF]   (or IOMMU_RESET_BDF=BDF)
+# Needs: an ATS-capable function without a driver whose upstream bridge
+# offers reset_subordinate, and the test_iommu_reset_load module.
+
+DIR=$(dirname "$0")
+. "$DIR/iommu_reset_lib.sh"
+
+NR_SBR=${IOMMU_RESET_NR_SBR:-5}
+NR_PROBE=${IOMMU_RESET_NR_PROBE:-10}
+
+ktap_print_header
+bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
+[ -n "$bdf" ] || { ktap_skip_all "no device: pass a BDF or set IOMMU_RESET_BDF"; exit "$KSFT_SKIP"; }
+[ -e "$SYSFS_PCI/$bdf" ] || { ktap_skip_all "no PCI function $bdf"; exit "$KSFT_SKIP"; }
+[ "$(reset_ats_cap "$bdf")" -ne 0 ] || { ktap_skip_all "$bdf has no ATS capability"; exit "$KSFT_SKIP"; }
+[ ! -e "$SYSFS_PCI/$bdf/driver" ] || { ktap_skip_all "$bdf is bound to a driver; unbind it first"; exit "$KSFT_SKIP"; }
+bridge=$(reset_parent_bridge "$bdf")
+reset_load_module test_iommu_reset_load bdf="$bdf" threads=1 2>/dev/null ||
+	{ ktap_skip_all "cannot load test_iommu_reset_load"; exit "$KSFT_SKIP"; }
+
+ktap_set_plan 2
+oracle_describe "$bdf"
+LOAD=$DEBUGFS/test_iommu_reset_load
+ops() { sed -n 's/^ops //p' "$LOAD/stats"; }
+
+# 1: secondary bus reset through the bridge's reset_subordinate attribute.
+if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
+	oracle_phase 20
+	oracle_expect reset-subordinate "$bdf" clean gap=bus-reset-unhooked
+	ops0=$(ops)
+	fail=0 alive=0
+	i=0
+	while [ $i -lt "$NR_SBR" ]; do
+		echo 1 > "$SYSFS_PCI/$bridge/reset_subordinate" 2>/dev/null || fail=$((fail + 1))
+		[ "$(cfg_read "$bdf" 0 2)" != 65535 ] && alive=$((alive + 1))
+		i=$((i + 1))
+	done
+	ktap_print_msg "reset_subordinate on $bridge: $NR_SBR, errors $fail, function answering after $alive, load ops $(($(ops) - ops0))"
+	if [ $alive -eq "$NR_SBR" ] && [ $(($(ops) - ops0)) -gt 0 ]; then
+		ktap_test_pass "reset_subordinate x$NR_SBR on $bridge under DMA load"
+	else
+		ktap_test_fail "reset_subordinate x$NR_SBR on $bridge under DMA load"
+	fi
+else
+	ktap_test_skip "reset_subordinate: no bridge attribute above $bdf"
+fi
+
+# 2: probing reset methods through reset_method must not block the function.
+oracle_phase 21
+oracle_expect reset-method-probe "$bdf" no-block gap=probe-blocks
+old=$(cat "$SYSFS_PCI/$bdf/reset_method")
+fail=0
+i=0
+while [ $i -lt "$NR_PROBE" ]; do
+	echo bus > "$SYSFS_PCI/$bdf/reset_method" 2>/dev/null || fail=$((fail + 1))
+	echo default > "$SYSFS_PCI/$bdf/reset_method" 2>/dev/null || fail=$((fail + 1))
+	i=$((i + 1))
+done
+echo "$old" > "$SYSFS_PCI/$bdf/reset_method"
+now=$(cat "$SYSFS_PCI/$bdf/reset_method")
+ktap_print_msg "reset_method probes: $((NR_PROBE * 2)), errors $fail, methods now '$now'"
+if [ $fail -eq 0 ] && [ "$now" = "$old" ] && reset_ats_enabled "$bdf"; then
+	ktap_test_pass "reset_method probes x$((NR_PROBE * 2))"
+else
+	ktap_test_fail "reset_method probes x$((NR_PROBE * 2))"
+fi
+oracle_phase 22
+rmmod test_iommu_reset_load
+ktap_finished
