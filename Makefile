@@ -4,6 +4,7 @@
 #
 #   make run      build everything, boot the demo under QEMU, print the table
 #   make check    all tests (KTAP), closing line "N passed, N failed, N skipped"
+#   make patches  export the upstream-ready patch series
 #
 # Variables: KDIR=/path/to/linux (your own Rust-enabled tree instead of the
 # Debian base), CACHE_DIR=... (default ~/.cache/iommu-reset-rust), JOBS=N.
@@ -15,7 +16,7 @@ H := tools/harness
 export KDIR CACHE_DIR JOBS
 
 .PHONY: all run check deps fetch prepare build build-upstream build-ours \
-	modules initramfs oracle-test soak clean distclean help
+	modules initramfs oracle-test soak patches clean distclean help
 
 all: run
 
@@ -55,6 +56,9 @@ run:
 
 soak:
 	@$(H)/soak.sh
+
+patches: prepare
+	@$(H)/export-patches.sh
 
 clean:
 	rm -rf "$${CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/iommu-reset-rust}/out"

@@ -23,6 +23,9 @@
 //! - `stats`: counters of the current or last run.
 //!
 //! Which reset method the PCI core uses is the function's `reset_method` sysfs attribute.
+//!
+//! At probe the driver resets the function once inside an [`pci::IommuResetToken`], the
+//! type-state API for drivers that reset a function themselves.
 
 use kernel::{
     debugfs::{
@@ -442,7 +445,16 @@ impl pci::Driver for DmaReset {
                 "not supported"
             }
         );
-        Self::new(pdev)
+        pin_init::pin_init_scope(move || {
+            // Take the function over in a known state: reset it, inside a token as a driver
+            // with its own reset mechanism would. The token nests with the reset's own
+            // blocking of the IOMMU.
+            let token = pdev.iommu_reset_prepare()?;
+            pdev.reset_function_locked()?;
+            let init = Self::new(pdev);
+            token.done();
+            Ok(init)
+        })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self>) {

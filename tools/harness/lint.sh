@@ -10,7 +10,7 @@ set -uo pipefail
 obj=$BUILD_ROOT/ours
 [ -f "$obj/vmlinux" ] || die "ours is not built: run 'make build'"
 cd "$REPO_DIR"
-mapfile -t RS < <(find rust drivers samples -name '*.rs' 2>/dev/null | sort)
+mapfile -t RS < <(find rust drivers samples tools/testing -name '*.rs' 2>/dev/null | sort)
 mapfile -t PATCHES < <(sed -e '/^#/d' -e '/^$/d' patches/series | sed 's|^|patches/|')
 ours_re=$(printf '%s\n' "${RS[@]}" | sed 's/[.]/[.]/g' | paste -sd'|')
 
@@ -42,6 +42,9 @@ st=$?
 grep -E -A8 "^(warning|error)" "$tmp/rustdoc.log" | grep -B2 -A6 -E "($ours_re)" > "$tmp/rustdoc" || true
 [ $st = 0 ] && [ ! -s "$tmp/rustdoc" ]
 gate "make rustdoc without warnings in our code" $? "$tmp/rustdoc"
+
+# Compile-fail tests: misuse of the reset token must not build.
+"$HARNESS_DIR/misuse.sh"
 
 # checkpatch on the patches (C and Kconfig parts).
 # (From stdin: inside a git checkout checkpatch would take a tracked .patch

@@ -108,6 +108,78 @@ impl Device {
     }
 }
 
+impl Device<device::Bound> {
+    /// Blocks the IOMMU for the function ahead of a reset the driver performs itself, e.g.
+    /// through a device-specific register.
+    ///
+    /// The function's RID and PASIDs are parked on its IOMMU group's blocking domain, so that
+    /// the IOMMU neither translates for it nor sends it ATS invalidations, which a function in
+    /// reset may not answer. The returned token unblocks it when it is dropped or
+    /// [`IommuResetToken::done`] is called, so prepare and done are always balanced: `done`
+    /// needs a token, consumes it, and only [`Device::iommu_reset_prepare`] makes one.
+    /// Resets through the PCI core ([`Device::reset_function`]) do this themselves; calls
+    /// nest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{device::Bound, pci, prelude::*};
+    ///
+    /// fn vendor_reset(pdev: &pci::Device<Bound>) -> Result {
+    ///     let token = pdev.iommu_reset_prepare()?;
+    ///     // Reset the function through its own registers here.
+    ///     token.done();
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// `done` consumes the token, so a second `done` does not compile:
+    ///
+    /// ```ignore,compile_fail
+    /// use kernel::{device::Bound, pci, prelude::*};
+    ///
+    /// fn unbalanced(pdev: &pci::Device<Bound>) -> Result {
+    ///     let token = pdev.iommu_reset_prepare()?;
+    ///     token.done();
+    ///     token.done(); // error[E0382]: use of moved value: `token`
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn iommu_reset_prepare(&self) -> Result<IommuResetToken<'_>> {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`. The device is bound to a driver
+        // for the lifetime of `&self`, so it cannot be released from its IOMMU group (which
+        // happens on removal, after unbind) while the helpers run or the token lives.
+        to_result(unsafe { bindings::pci_dev_reset_iommu_prepare(self.as_raw()) })?;
+        // INVARIANT: The prepare above succeeded and is undone exactly once, by the token.
+        Ok(IommuResetToken { pdev: self })
+    }
+}
+
+/// Proof that a function's IOMMU is blocked for a reset; unblocks it when dropped.
+///
+/// # Invariants
+///
+/// `pci_dev_reset_iommu_prepare()` succeeded for `pdev`, and is undone only by this token.
+#[must_use = "dropping the token unblocks the IOMMU at once"]
+pub struct IommuResetToken<'a> {
+    pdev: &'a Device<device::Bound>,
+}
+
+impl IommuResetToken<'_> {
+    /// Unblocks the IOMMU for the function after its reset.
+    pub fn done(self) {
+        // `Drop` does the work; consuming `self` makes a second call impossible.
+    }
+}
+
+impl Drop for IommuResetToken<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the prepare succeeded and this is its only done; the
+        // device is still bound (the token borrows the bound device).
+        unsafe { bindings::pci_dev_reset_iommu_done(self.pdev.as_raw()) };
+    }
+}
+
 impl<'a> Device<device::Core<'a>> {
     /// Resets the function like [`Device::reset_function`], for callers that hold the device
     /// lock already (a driver's `probe` and `unbind`, which the `Core` context proves).

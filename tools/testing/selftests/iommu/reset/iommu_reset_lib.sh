@@ -104,6 +104,24 @@ oracle_expect() {
 	echo "# oracle-expect phase=$ORACLE_PHASE name=$1 bdf=$2 expect=$3${4:+ $4}"
 }
 
+# reset_skip REASON: skip the whole test (KTAP) and exit.
+reset_skip() {
+	ktap_skip_all "$*"
+	exit "$KSFT_SKIP"
+}
+
+# reset_require_function BDF [unbound]: skip unless BDF names an ATS-capable
+# PCI function (and, with "unbound", one without a driver) and debugfs is
+# mounted.
+reset_require_function() {
+	[ -n "$1" ] || reset_skip "no device: pass a BDF or set IOMMU_RESET_BDF"
+	[ -e "$SYSFS_PCI/$1" ] || reset_skip "no PCI function $1"
+	[ "$(reset_ats_cap "$1")" -ne 0 ] || reset_skip "$1 has no ATS capability"
+	[ "${2:-}" != unbound ] || [ ! -e "$SYSFS_PCI/$1/driver" ] ||
+		reset_skip "$1 is bound to a driver; unbind it first"
+	[ -d "$DEBUGFS" ] || reset_skip "debugfs not mounted"
+}
+
 # Load a test module by name, from $IOMMU_RESET_MODDIR or with modprobe.
 reset_load_module() {
 	mod=$1

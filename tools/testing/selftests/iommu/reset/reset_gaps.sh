@@ -23,13 +23,10 @@ NR_PROBE=${IOMMU_RESET_NR_PROBE:-10}
 
 ktap_print_header
 bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
-[ -n "$bdf" ] || { ktap_skip_all "no device: pass a BDF or set IOMMU_RESET_BDF"; exit "$KSFT_SKIP"; }
-[ -e "$SYSFS_PCI/$bdf" ] || { ktap_skip_all "no PCI function $bdf"; exit "$KSFT_SKIP"; }
-[ "$(reset_ats_cap "$bdf")" -ne 0 ] || { ktap_skip_all "$bdf has no ATS capability"; exit "$KSFT_SKIP"; }
-[ ! -e "$SYSFS_PCI/$bdf/driver" ] || { ktap_skip_all "$bdf is bound to a driver; unbind it first"; exit "$KSFT_SKIP"; }
+reset_require_function "$bdf" unbound
 bridge=$(reset_parent_bridge "$bdf")
 reset_load_module test_iommu_reset_load bdf="$bdf" threads=1 2>/dev/null ||
-	{ ktap_skip_all "cannot load test_iommu_reset_load"; exit "$KSFT_SKIP"; }
+	reset_skip "cannot load test_iommu_reset_load"
 
 ktap_set_plan 2
 oracle_describe "$bdf"
@@ -48,7 +45,8 @@ if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
 		[ "$(cfg_read "$bdf" 0 2)" != 65535 ] && alive=$((alive + 1))
 		i=$((i + 1))
 	done
-	ktap_print_msg "reset_subordinate on $bridge: $NR_SBR, errors $fail, function answering after $alive, load ops $(($(ops) - ops0))"
+	ktap_print_msg "reset_subordinate on $bridge: $NR_SBR, errors $fail," \
+		"function answering after $alive, load ops $(($(ops) - ops0))"
 	if [ $alive -eq "$NR_SBR" ] && [ $(($(ops) - ops0)) -gt 0 ]; then
 		ktap_test_pass "reset_subordinate x$NR_SBR on $bridge under DMA load"
 	else

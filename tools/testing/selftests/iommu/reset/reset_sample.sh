@@ -21,12 +21,9 @@ DRV=rust_dma_reset
 ktap_print_header
 bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
 sib=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
-[ -n "$bdf" ] || { ktap_skip_all "no device: pass a BDF or set IOMMU_RESET_BDF"; exit "$KSFT_SKIP"; }
-[ -e "$SYSFS_PCI/$bdf" ] || { ktap_skip_all "no PCI function $bdf"; exit "$KSFT_SKIP"; }
-[ "$(reset_ats_cap "$bdf")" -ne 0 ] || { ktap_skip_all "$bdf has no ATS capability"; exit "$KSFT_SKIP"; }
-[ -d "$DEBUGFS" ] || { ktap_skip_all "debugfs not mounted"; exit "$KSFT_SKIP"; }
+reset_require_function "$bdf"
 [ -d /sys/bus/pci/drivers/$DRV ] || reset_load_module $DRV 2>/dev/null ||
-	{ ktap_skip_all "no $DRV module (CONFIG_SAMPLE_RUST_DMA_RESET)"; exit "$KSFT_SKIP"; }
+	reset_skip "no $DRV module (CONFIG_SAMPLE_RUST_DMA_RESET)"
 
 ktap_set_plan 8
 
@@ -91,9 +88,12 @@ r_ok=$(stat "$bdf" resets_ok)
 r_bad=$(stat "$bdf" resets_failed)
 ops=$(stat "$bdf" map_ops)
 errs=$(stat "$bdf" map_errors)
-ktap_print_msg "sample: resets ok $r_ok failed $r_bad, load ops $ops errors $errs, $(stat "$bdf" latency_us)"
-echo "# sample-stats bdf=$bdf resets=$r_ok failed=$r_bad ops=$ops errors=$errs latency_us=$(stat "$bdf" latency_us | tr ' ' ,)"
-if [ $ok = 1 ] && [ "$r_ok" = "$NR_RESETS" ] && [ "$r_bad" = 0 ] && [ "${ops:-0}" -gt 0 ] && [ "$errs" = 0 ]; then
+lat=$(stat "$bdf" latency_us)
+ktap_print_msg "sample: resets ok $r_ok failed $r_bad, load ops $ops errors $errs, $lat"
+echo "# sample-stats bdf=$bdf resets=$r_ok failed=$r_bad ops=$ops errors=$errs" \
+	"latency_us=$(echo "$lat" | tr ' ' ,)"
+if [ $ok = 1 ] && [ "$r_ok" = "$NR_RESETS" ] && [ "$r_bad" = 0 ] &&
+	[ "${ops:-0}" -gt 0 ] && [ "$errs" = 0 ]; then
 	ktap_test_pass "sample: $NR_RESETS resets under DMA load"
 else
 	ktap_test_fail "sample: $NR_RESETS resets under DMA load"
@@ -137,7 +137,8 @@ wait $pid
 
 # 7: multifunction: reset one function while its sibling in the same group
 # keeps mapping and unmapping.
-if [ -n "$sib" ] && [ -e "$SYSFS_PCI/$sib" ] && bind "$sib"; then
+if [ -n "$sib" ] && [ -e "$SYSFS_PCI/$sib" ] &&
+	bind "$sib"; then
 	oracle_phase 11
 	oracle_expect sample-sibling "$bdf" clean
 	ctl "$sib" "start workers=2 resets=0"
@@ -148,7 +149,8 @@ if [ -n "$sib" ] && [ -e "$SYSFS_PCI/$sib" ] && bind "$sib"; then
 	ctl "$sib" "stop"
 	r_ok=$(stat "$bdf" resets_ok)
 	ktap_print_msg "sibling $sib: $((ops1 - ops0)) load ops during $r_ok resets of $bdf"
-	if [ "$r_ok" = 50 ] && [ $((ops1 - ops0)) -gt 0 ] && [ "$(stat "$sib" map_errors)" = 0 ]; then
+	if [ "$r_ok" = 50 ] && [ $((ops1 - ops0)) -gt 0 ] &&
+		[ "$(stat "$sib" map_errors)" = 0 ]; then
 		ktap_test_pass "multifunction: sibling keeps DMA while $bdf is reset"
 	else
 		ktap_test_fail "multifunction: sibling keeps DMA while $bdf is reset"

@@ -21,15 +21,11 @@ NR_RAW=${IOMMU_RESET_NR_RAW:-5}
 
 ktap_print_header
 bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
-[ -n "$bdf" ] || { ktap_skip_all "no device: pass a BDF or set IOMMU_RESET_BDF"; exit "$KSFT_SKIP"; }
-[ -e "$SYSFS_PCI/$bdf" ] || { ktap_skip_all "no PCI function $bdf"; exit "$KSFT_SKIP"; }
-[ "$(reset_ats_cap "$bdf")" -ne 0 ] || { ktap_skip_all "$bdf has no ATS capability"; exit "$KSFT_SKIP"; }
-[ ! -e "$SYSFS_PCI/$bdf/driver" ] || { ktap_skip_all "$bdf is bound to a driver; unbind it first"; exit "$KSFT_SKIP"; }
+reset_require_function "$bdf" unbound
 grep -qw flr "$SYSFS_PCI/$bdf/reset_method" 2>/dev/null ||
-	{ ktap_skip_all "$bdf does not offer FLR (needed for the negative control)"; exit "$KSFT_SKIP"; }
-[ -d "$DEBUGFS" ] || { ktap_skip_all "debugfs not mounted"; exit "$KSFT_SKIP"; }
+	reset_skip "$bdf does not offer FLR (needed for the negative control)"
 reset_load_module test_iommu_reset_load bdf="$bdf" threads=1 2>/dev/null ||
-	{ ktap_skip_all "cannot load test_iommu_reset_load"; exit "$KSFT_SKIP"; }
+	reset_skip "cannot load test_iommu_reset_load"
 
 ktap_set_plan 6
 oracle_describe "$bdf"
@@ -63,14 +59,16 @@ for m in flr pm bus; do
 		[ "$(cfg_read "$bdf" 0 2)" != 65535 ] && alive=$((alive + 1))
 		i=$((i + 1))
 	done
-	ktap_print_msg "sysfs $m resets: $n, errors $fail, ATS enabled after $ats_on, function answering after $alive"
+	ktap_print_msg "sysfs $m resets: $n, errors $fail, ATS enabled after $ats_on," \
+		"function answering after $alive"
 	all_ats=$((all_ats + ats_on))
 	total=$((total + n))
 	if [ $m = bus ] && [ $fail -gt 0 ] && [ $alive -eq "$n" ]; then
 		# A secondary bus reset returns an error when the port above does
 		# not report Data Link Layer Link Active (QEMU's root ports); the
 		# reset itself happened and the function answers again.
-		ktap_print_msg "bus resets reported $fail errors (see 'Link Active' in the kernel log)"
+		ktap_print_msg "bus resets reported $fail errors" \
+			"(see 'Link Active' in the kernel log)"
 		fail=0
 	fi
 	if [ $fail -eq 0 ] && [ $alive -eq "$n" ]; then
