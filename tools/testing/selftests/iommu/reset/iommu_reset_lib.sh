@@ -122,10 +122,28 @@ reset_require_function() {
 	[ -d "$DEBUGFS" ] || reset_skip "debugfs not mounted"
 }
 
-# Load a test module by name, from $IOMMU_RESET_MODDIR or with modprobe.
+# The streaming-DMA load generator (test_modules/test_iommu_reset_load).
+LOAD=$DEBUGFS/test_iommu_reset_load
+
+# reset_start_load BDF: start loading BDF with one thread, or skip.
+reset_start_load() {
+	reset_load_module test_iommu_reset_load bdf="$1" threads=1 2>/dev/null ||
+		reset_skip "cannot load test_iommu_reset_load"
+}
+
+# Map/unmap operations of the load generator so far.
+ops() { sed -n 's/^ops //p' "$LOAD/stats"; }
+
+# Load a test module by name: from the tests' test_modules/, from
+# $IOMMU_RESET_MODDIR, or with modprobe.
 reset_load_module() {
 	mod=$1
 	shift
+	# The kselftest install puts the test modules next to the tests.
+	if [ -f "$(dirname "$0")/test_modules/$mod.ko" ]; then
+		insmod "$(dirname "$0")/test_modules/$mod.ko" "$@"
+		return
+	fi
 	if [ -n "${IOMMU_RESET_MODDIR:-}" ]; then
 		ko=$(find "$IOMMU_RESET_MODDIR" -name "$mod.ko" 2>/dev/null | head -n1)
 		[ -n "$ko" ] && { insmod "$ko" "$@"; return; }

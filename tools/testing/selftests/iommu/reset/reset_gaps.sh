@@ -25,13 +25,10 @@ ktap_print_header
 bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
 reset_require_function "$bdf" unbound
 bridge=$(reset_parent_bridge "$bdf")
-reset_load_module test_iommu_reset_load bdf="$bdf" threads=1 2>/dev/null ||
-	reset_skip "cannot load test_iommu_reset_load"
+reset_start_load "$bdf"
 
 ktap_set_plan 2
 oracle_describe "$bdf"
-LOAD=$DEBUGFS/test_iommu_reset_load
-ops() { sed -n 's/^ops //p' "$LOAD/stats"; }
 
 # 1: secondary bus reset through the bridge's reset_subordinate attribute.
 if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then

@@ -24,13 +24,10 @@ bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
 reset_require_function "$bdf" unbound
 grep -qw flr "$SYSFS_PCI/$bdf/reset_method" 2>/dev/null ||
 	reset_skip "$bdf does not offer FLR (needed for the negative control)"
-reset_load_module test_iommu_reset_load bdf="$bdf" threads=1 2>/dev/null ||
-	reset_skip "cannot load test_iommu_reset_load"
+reset_start_load "$bdf"
 
 ktap_set_plan 6
 oracle_describe "$bdf"
-LOAD=$DEBUGFS/test_iommu_reset_load
-ops() { sed -n 's/^ops //p' "$LOAD/stats"; }
 
 old_method=$(cat "$SYSFS_PCI/$bdf/reset_method")
 sleep 0.2
