@@ -16,7 +16,7 @@ H := tools/harness
 export KDIR CACHE_DIR JOBS
 
 .PHONY: all run check deps fetch prepare build build-upstream build-ours \
-	modules initramfs oracle-test soak patches clean distclean help
+	modules initramfs oracle-test soak bench patches clean distclean help
 
 all: run
 
@@ -56,6 +56,9 @@ run:
 
 soak:
 	@$(H)/soak.sh
+
+bench:
+	@$(H)/bench.sh
 
 patches: prepare
 	@$(H)/export-patches.sh

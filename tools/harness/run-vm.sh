@@ -38,7 +38,7 @@ ats="ats=on,iommu_platform=on,disable-legacy=on"
 
 t0=$(date +%s)
 set +e
-timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
+timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-accel tcg -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
 	-device "$iommu" \
 	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=2.0 \
@@ -50,7 +50,19 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
 	-append "console=ttyS0 intel_iommu=on iommu.strict=1 panic=-1 plan=$plan ${VM_APPEND:-}" \
 	-msg timestamp=on -trace vtd_inv_desc -trace pci_cfg_write -D "$run/trace.log" \
 	-serial "file:$run/console.log" -monitor none -display none \
-	</dev/null >"$run/qemu.log" 2>&1
+	</dev/null >"$run/qemu.log" 2>&1 &
+qpid=$!
+trap 'kill $qpid 2>/dev/null' INT TERM
+# Progress: the guest's last KTAP result, every 30 s.
+while kill -0 $qpid 2>/dev/null; do
+	for _ in $(seq 30); do
+		sleep 1
+		kill -0 $qpid 2>/dev/null || break 2
+	done
+	last=$(grep -aE '^(ok|not ok) ' "$run/console.log" 2>/dev/null | tail -n1 | cut -c1-70)
+	printf 'vm[%s/%s/%s]: %4ds %s\n' "$variant" "$mode" "$plan" $(( $(date +%s) - t0 )) "$last"
+done
+wait $qpid
 qrc=$?
 set -e
 secs=$(( $(date +%s) - t0 ))

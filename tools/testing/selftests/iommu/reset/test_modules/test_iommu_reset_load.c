@@ -48,6 +48,7 @@ static int load_thread(void *data)
 {
 	struct device *dev = &load_pdev->dev;
 	void *buf = data;
+	unsigned long n = 0;
 	dma_addr_t addr;
 
 	while (!kthread_should_stop()) {
@@ -59,7 +60,15 @@ static int load_thread(void *data)
 			dma_unmap_single(dev, addr, PAGE_SIZE, DMA_TO_DEVICE);
 			atomic64_inc(&load_ops);
 		}
-		cond_resched();
+		/*
+		 * Sleep now and then: with full preemption cond_resched() never
+		 * switches voluntarily, and RCU-tasks (kprobes, tracing) waits
+		 * for a voluntary switch of every task.
+		 */
+		if (!(++n % 64))
+			usleep_range(10, 20);
+		else
+			cond_resched();
 	}
 	kfree(buf);
 	return 0;
