@@ -92,7 +92,7 @@ def gaps(runs, plan, modes, variants):
             for verdict in got[0]['verdicts']:
                 if not verdict.get('gap'):
                     continue
-                name = re.sub(r'^oracle: phase \d+ (\S+) on .*', r'\1', verdict['what'])
+                name = re.sub(r'^(?:oracle: phase \d+|guest:) (\S+) on .*', r'\1', verdict['what'])
                 key = (verdict['gap'], name, mode)
                 if key not in status:
                     status[key] = {}

@@ -167,6 +167,19 @@ class TestVerdicts(unittest.TestCase):
         # Not observable without ATS toggles.
         self.assertEqual([v[0] for v in self.verdicts(toggled, exp, ats_obs=False)], ['skip'])
 
+    def test_guest_verdict(self):
+        line = '[  9.1] # guest-verdict name=failed-reset bdf=0000:02:00.0 gap=unquarantined ok=%d blocked=%d'
+        _, exp_ok = o.parse_console([line % (1, 1)])
+        _, exp_bad = o.parse_console([line % (0, 0)])
+        self.assertEqual(exp_ok[0]['gap'], 'unquarantined')
+        self.assertEqual([v[0] for v in self.verdicts([], exp_ok)], ['ok'])
+        self.assertEqual([v[0] for v in self.verdicts([], exp_bad)], ['fail'])
+        self.assertIn('blocked=0', self.verdicts([], exp_bad)[0][1])
+        # The baseline must show the gap; a baseline that does not is a failure.
+        self.assertEqual([v[0] for v in self.verdicts([], exp_bad, baseline=True)], ['xfail'])
+        self.assertEqual([v[0] for v in self.verdicts([], exp_ok, baseline=True)], ['fail'])
+        self.assertEqual(o.parse_console(['# guest-verdict name=x bdf=y gap=z ok=2'])[1], [])
+
 
 class TestCli(unittest.TestCase):
     def test_console_and_exit_status(self):
