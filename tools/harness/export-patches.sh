@@ -23,6 +23,8 @@ mapfile -t SERIES < <(sed -e '/^#/d' -e '/^$/d' patches/series)
 # The base commit holds only the upstream files the series touches.
 touched=$(cat "${SERIES[@]/#/patches/}" | sed -n 's|^--- a/||p' | sort -u)
 for f in $touched; do
+	# Files that the overlay adds are not in the base.
+	[ -e "$base/$f" ] || continue
 	mkdir -p "$repo/$(dirname "$f")"
 	cp "$base/$f" "$repo/$f"
 done
@@ -43,10 +45,25 @@ copy_overlay() {
 	done
 }
 
-for p in "${SERIES[@]}"; do
+# rewind_overlay I FILES...: the overlay holds its files in their final
+# state; take back what the patches after the I-th change in them, newest
+# first, so that each patch of the series shows its own change.
+rewind_overlay() {
+	local i=$1 j inc=() f
+	shift
+	for f in "$@"; do inc+=(--include="$f" --include="$f/*"); done
+	for ((j = ${#SERIES[@]} - 1; j > i; j--)); do
+		git -C "$repo" apply -R --allow-empty "${inc[@]}" "$REPO_DIR/patches/${SERIES[j]}" ||
+			die "overlay files changed by ${SERIES[j]} do not match it (regenerate the patch)"
+	done
+}
+
+for i in "${!SERIES[@]}"; do
+	p=${SERIES[i]}
 	git -C "$repo" apply --index "$REPO_DIR/patches/$p" || die "patch $p does not apply"
 	mapfile -t files < <(overlay_for "$p")
 	copy_overlay "${files[@]}"
+	[ ${#files[@]} = 0 ] || rewind_overlay "$i" "${files[@]}"
 	git -C "$repo" add -A
 	# The message: the patch's Subject (without [PATCH n/m]) and body.
 	awk '/^Subject: /{sub(/^Subject: (\[PATCH[^]]*\] )?/, ""); subj=$0; insubj=1; next}

@@ -44,13 +44,19 @@ if [ "$(cat "$WORK_DIR/.ours-state" 2>/dev/null)" != "$state" ]; then
 	msg "prepare: syncing work tree from $base"
 	rm -f "$WORK_DIR/.ours-state"
 	rsync -a --delete --exclude=/.ours-state "$base/" "$WORK_DIR/"
+	# Changes of later patches to overlay files are in the overlay already.
+	overlay_files > "$WORK_DIR/.ours-overlay"
 	for p in "${patches[@]}"; do
-		if ! patch -d "$WORK_DIR" -p1 -s -f --dry-run < "$REPO_DIR/patches/$p" >/tmp/$PROJECT-patch.log 2>&1; then
+		python3 "$HARNESS_DIR/patch-filter.py" "$WORK_DIR/.ours-overlay" \
+			< "$REPO_DIR/patches/$p" > "$WORK_DIR/.ours-patch"
+		grep -q '^diff ' "$WORK_DIR/.ours-patch" || continue
+		if ! patch -d "$WORK_DIR" -p1 -s -f --dry-run < "$WORK_DIR/.ours-patch" >/tmp/$PROJECT-patch.log 2>&1; then
 			cat /tmp/$PROJECT-patch.log >&2
 			die "patch $p does not apply to $base"
 		fi
-		patch -d "$WORK_DIR" -p1 -s -f --no-backup-if-mismatch < "$REPO_DIR/patches/$p"
+		patch -d "$WORK_DIR" -p1 -s -f --no-backup-if-mismatch < "$WORK_DIR/.ours-patch"
 	done
+	rm -f "$WORK_DIR/.ours-overlay" "$WORK_DIR/.ours-patch"
 	msg "prepare: applied ${#patches[@]} patch(es)"
 	new=1
 else
