@@ -17,15 +17,24 @@
 //!
 //! `group->mutex` is taken inside each call only, never across the reset itself.
 //!
-//! This is the Rust implementation selected by `CONFIG_IOMMU_RESET_RUST`; it behaves like the C
-//! one in `drivers/iommu/iommu.c` and works on the same state through the safe abstractions of
-//! [`kernel::iommu::group`].
+//! Functions that share a requester ID (DMA aliases, e.g. quirked ones or functions behind a
+//! PCIe-to-PCI bridge) are one for the IOMMU: they are blocked together, and none is unblocked
+//! while another is still in reset.
+//!
+//! A reset that failed ends with [`pci_dev_reset_iommu_failed`] instead: the function stays
+//! quarantined on the blocking domain (`blocked` with a `reset_depth` of 0) until a later reset
+//! of it succeeds, while the group's fence is lifted.
+//!
+//! This is the Rust implementation selected by `CONFIG_IOMMU_RESET_RUST`; for resets that
+//! succeed it behaves like the C one in `drivers/iommu/iommu.c`, and it works on the same state
+//! through the safe abstractions of [`kernel::iommu::group`].
 
 use core::ops::ControlFlow;
 use kernel::{
     bindings,
     device,
     iommu::group::{
+        Domain,
         Group,
         GroupDevice,
         LockedGroup,
@@ -66,34 +75,87 @@ fn injected_error(dev: &device::Device) -> Result {
     Ok(())
 }
 
-/// Returns whether a blocked sibling of `gdev` in `group` shares a requester ID with `pdev`.
-fn dma_alias_is_blocked(
-    group: &LockedGroup<'_>,
-    gdev: GroupDevice<'_>,
-    pdev: &pci::Device,
-) -> bool {
-    group.devices().any(|sibling| {
-        if sibling == gdev || !sibling.blocked() {
-            return false;
-        }
-        let Ok(spdev) = <&pci::Device>::try_from(sibling.dev()) else {
-            return false;
-        };
-        pdev.for_each_dma_alias(|alias| {
-            let shared = spdev.for_each_dma_alias(|other| {
-                if other == alias {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
-            if shared {
+/// Returns whether `a` and `b` share a requester ID: a DMA alias of one is one of the other.
+fn share_rid(a: &pci::Device, b: &pci::Device) -> bool {
+    a.for_each_dma_alias(|alias| {
+        let shared = b.for_each_dma_alias(|other| {
+            if other == alias {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
-        })
+        });
+        if shared {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     })
+}
+
+/// Returns the other devices of `group` that share a requester ID with `gdev`.
+///
+/// The IOMMU knows a function only by its requester IDs: blocking one of them blocks every
+/// function that shares it, and unblocking one unblocks them all.
+fn rid_peers<'g>(
+    group: &'g LockedGroup<'_>,
+    gdev: GroupDevice<'g>,
+) -> impl Iterator<Item = GroupDevice<'g>> + 'g {
+    let pdev = <&pci::Device>::try_from(gdev.dev()).ok();
+    group.devices().filter(move |&other| {
+        other != gdev
+            && match (pdev, <&pci::Device>::try_from(other.dev())) {
+                (Some(a), Ok(b)) => share_rid(a, b),
+                _ => false,
+            }
+    })
+}
+
+/// Returns whether `gdev` itself needs to stay blocked: it is in reset or quarantined.
+fn holds_block(gdev: GroupDevice<'_>) -> bool {
+    gdev.reset_depth() > 0 || gdev.quarantined()
+}
+
+/// Attaches the RID and PASIDs of `gdev` to the blocking domain, keeping `group->domain` and
+/// the PASID array for [`unblock`].
+fn block(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, blocking: Domain<'_>) -> Result {
+    let current = group.domain();
+    if current != Some(blocking) {
+        injected_error(gdev.dev())?;
+        group.attach_device(blocking, gdev, current)?;
+    }
+
+    // `blocked` follows the attachment: iommu_driver_get_domain_for_dev(), which a driver's
+    // set_dev_pasid() may call below, returns the blocking domain for a blocked device.
+    gdev.set_blocked(true);
+
+    if gdev.max_pasids() > 0 {
+        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
+            group.remove_dev_pasid(gdev, pasid, domain);
+        }
+    }
+    Ok(())
+}
+
+/// Returns `gdev` from the blocking domain to the domains the group kept for it.
+///
+/// A device of a group that has no domain yet stays parked on the blocking domain. A failure
+/// to re-attach (unlikely, e.g. out of memory in the IOMMU driver) is reported with a warning.
+fn unblock(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, blocking: Domain<'_>) {
+    if let Some(domain) = group.domain() {
+        if domain != blocking {
+            warn_on!(group.attach_device(domain, gdev, Some(blocking)).is_err());
+        }
+    }
+    gdev.set_blocked(false);
+
+    if gdev.max_pasids() > 0 {
+        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
+            warn_on!(group
+                .set_dev_pasid(domain, gdev, pasid, Some(blocking))
+                .is_err());
+        }
+    }
 }
 
 /// Parks `pdev` on its group's blocking domain for a reset.
@@ -123,22 +185,22 @@ fn prepare(pdev: &pci::Device) -> Result {
         .alloc_blocking_domain()
         .inspect_err(|_| gdev.set_reset_depth(depth))?;
 
-    // Stage the RID at the blocking domain while keeping `group->domain`.
-    let current = group.domain();
-    if current != Some(blocking) {
-        injected_error(dev)
-            .and_then(|()| group.attach_device(blocking, gdev, current))
-            .inspect_err(|_| gdev.set_reset_depth(depth))?;
+    // A device quarantined by an earlier failed reset, or blocked with a device that shares its
+    // requester ID, is blocked already.
+    if !gdev.blocked() {
+        block(&group, gdev, blocking).inspect_err(|_| gdev.set_reset_depth(depth))?;
     }
 
-    // `blocked` follows the attachment: iommu_driver_get_domain_for_dev(), which a driver's
-    // set_dev_pasid() may call below, returns the blocking domain for a blocked device.
-    gdev.set_blocked(true);
-
-    // Stage the PASIDs at the blocking domain while keeping the PASID array.
-    if gdev.max_pasids() > 0 {
-        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
-            group.remove_dev_pasid(gdev, pasid, domain);
+    // The devices that share its requester ID are blocked with it: the IOMMU cannot tell them
+    // apart, and must not be told that they are not blocked.
+    for peer in rid_peers(&group, gdev) {
+        if peer.blocked() {
+            continue;
+        }
+        if let Err(e) = block(&group, peer, blocking) {
+            gdev.set_reset_depth(depth);
+            settle(&group, gdev, blocking);
+            return Err(e);
         }
     }
 
@@ -146,8 +208,9 @@ fn prepare(pdev: &pci::Device) -> Result {
     Ok(())
 }
 
-/// Returns `pdev` from its blocking domain to the domains the group kept for it.
-fn done(pdev: &pci::Device) {
+/// Ends the reset of `pdev`: returns it to the domains the group kept for it if the reset
+/// succeeded, or keeps it quarantined on the blocking domain if it failed.
+fn done(pdev: &pci::Device, reset_ok: bool) {
     let dev: &device::Device = pdev.as_ref();
 
     if !pdev.ats_supported() {
@@ -178,31 +241,44 @@ fn done(pdev: &pci::Device) {
         return;
     };
 
-    if dma_alias_is_blocked(&group, gdev, pdev) {
-        // Devices that share a requester ID share their blocked state in the IOMMU; this one
-        // going back unblocks them all.
-        dev_warn!(dev, "DMA-aliased sibling may be prematurely unblocked\n");
-    }
-
-    // Re-attach the RID to `group->domain`; a device of a group that has no domain yet stays
-    // parked on the blocking domain.
-    if let Some(domain) = group.domain() {
-        if domain != blocking {
-            warn_on!(group.attach_device(domain, gdev, Some(blocking)).is_err());
+    if !reset_ok {
+        // The function may not answer ATS invalidations, nor translate correctly: keep it
+        // blocked (and its DMA failing) until a reset succeeds, but lift the group's fence so
+        // that the rest of the group can change domains.
+        if !gdev.quarantined() {
+            gdev.set_quarantined(true);
+            dev_warn!(
+                dev,
+                "reset failed, keeping the IOMMU blocked until a reset succeeds\n"
+            );
         }
+        warn_on!(group.recovery_put().is_err());
+        return;
     }
-    gdev.set_blocked(false);
-
-    // Re-attach the PASIDs to the domains kept in the PASID array.
-    if gdev.max_pasids() > 0 {
-        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
-            warn_on!(group
-                .set_dev_pasid(domain, gdev, pasid, Some(blocking))
-                .is_err());
-        }
+    if gdev.quarantined() {
+        gdev.set_quarantined(false);
+        dev_info!(dev, "reset succeeded, unblocking the IOMMU\n");
     }
 
+    settle(&group, gdev, blocking);
     warn_on!(group.recovery_put().is_err());
+}
+
+/// Unblocks `gdev` and the devices that share its requester ID, unless one of them still needs
+/// the requester ID blocked: then they all stay blocked until the last one is done.
+fn settle(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, blocking: Domain<'_>) {
+    if holds_block(gdev) || rid_peers(group, gdev).any(holds_block) {
+        return;
+    }
+    if gdev.blocked() {
+        unblock(group, gdev, blocking);
+    }
+    for peer in rid_peers(group, gdev) {
+        // A peer may share a requester ID with a third device that gdev does not.
+        if peer.blocked() && !rid_peers(group, peer).any(holds_block) {
+            unblock(group, peer, blocking);
+        }
+    }
 }
 
 /// Returns the PCI device behind a `struct pci_dev` pointer from C.
@@ -254,7 +330,25 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_de
 pub unsafe extern "C" fn pci_dev_reset_iommu_done(pdev: *mut bindings::pci_dev) {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
     if let Some(pdev) = unsafe { pci_dev(pdev) } {
-        done(pdev);
+        done(pdev, true);
+    }
+}
+
+/// Ends the IOMMU side of a reset of `pdev` that failed.
+///
+/// Like [`pci_dev_reset_iommu_done`], but the function stays on the blocking domain: it is
+/// quarantined, its DMA fails and it gets no ATS invalidations, until a later reset of it
+/// succeeds. The group's fence is lifted as for a successful reset. Logged once per
+/// quarantine.
+///
+/// # Safety
+///
+/// As for [`pci_dev_reset_iommu_done`].
+#[export]
+pub unsafe extern "C" fn pci_dev_reset_iommu_failed(pdev: *mut bindings::pci_dev) {
+    // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
+    if let Some(pdev) = unsafe { pci_dev(pdev) } {
+        done(pdev, false);
     }
 }
 
@@ -328,9 +422,9 @@ mod tests {
         // A nested reset (e.g. an FLR inside a device-specific reset) only counts.
         prepare(&pdev)?;
         assert_eq!(state(&pdev)?, (2, true, 1, true));
-        done(&pdev);
+        done(&pdev, true);
         assert_eq!(state(&pdev)?, (1, true, 1, true));
-        done(&pdev);
+        done(&pdev, true);
         assert_eq!(state(&pdev)?, (0, false, 0, false));
         Ok(())
     }
@@ -354,8 +448,38 @@ mod tests {
         // And the device can still be reset normally.
         prepare(&pdev)?;
         assert_eq!(state(&pdev)?, (1, true, 1, true));
-        done(&pdev);
+        done(&pdev, true);
         assert_eq!(state(&pdev)?, (0, false, 0, false));
+        Ok(())
+    }
+
+    #[test]
+    fn failed_reset_quarantines() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let quarantined = |pdev: &pci::Device| -> Result<bool> {
+            let dev: &device::Device = pdev.as_ref();
+            let group = Group::of_device(dev).ok_or(ENODEV)?;
+            let locked = group.lock();
+            Ok(locked.device(dev).ok_or(ENODEV)?.quarantined())
+        };
+        prepare(&pdev)?;
+        done(&pdev, false);
+        // Still blocked, but the group's fence is down.
+        assert_eq!(state(&pdev)?, (0, true, 0, true));
+        assert!(quarantined(&pdev)?);
+        // A second failure changes nothing.
+        prepare(&pdev)?;
+        assert_eq!(state(&pdev)?, (1, true, 1, true));
+        done(&pdev, false);
+        assert_eq!(state(&pdev)?, (0, true, 0, true));
+        // A successful reset lifts the quarantine.
+        prepare(&pdev)?;
+        done(&pdev, true);
+        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        assert!(!quarantined(&pdev)?);
         Ok(())
     }
 

@@ -402,6 +402,19 @@ impl<'g> GroupDevice<'g> {
         unsafe { (*self.ptr.as_ptr()).blocked = blocked };
     }
 
+    /// Returns whether the device is quarantined: its last reset failed, and it stays blocked
+    /// until a later reset succeeds.
+    pub fn quarantined(self) -> bool {
+        // SAFETY: The group's mutex is held for `'g` (type invariant).
+        unsafe { (*self.ptr.as_ptr()).quarantined }
+    }
+
+    /// Sets whether the device is quarantined.
+    pub fn set_quarantined(self, quarantined: bool) {
+        // SAFETY: As for `set_blocked`.
+        unsafe { (*self.ptr.as_ptr()).quarantined = quarantined };
+    }
+
     /// Returns the reset nesting depth of the device.
     pub fn reset_depth(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).

@@ -170,6 +170,15 @@ impl IommuResetToken<'_> {
     pub fn done(self) {
         // `Drop` does the work; consuming `self` makes a second call impossible.
     }
+
+    /// Ends a reset that failed: the IOMMU keeps the function blocked (quarantined) until a
+    /// later reset of it succeeds.
+    pub fn failed(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: By the type invariant the prepare succeeded and this is its only counterpart:
+        // `Drop` does not run for `this`. The device is still bound (the token borrows it).
+        unsafe { bindings::pci_dev_reset_iommu_failed(this.pdev.as_raw()) };
+    }
 }
 
 impl Drop for IommuResetToken<'_> {
