@@ -35,6 +35,9 @@ rm -rf "$run"
 mkdir -p "$run"
 timeout=${VM_TIMEOUT:-900}
 ats="ats=on,iommu_platform=on,disable-legacy=on"
+# The guest tests report the known gaps of the 7.3 baseline as XFAIL.
+baseline=
+[ "$variant" = upstream ] && baseline=iommu_reset.baseline=1
 
 t0=$(date +%s)
 set +e
@@ -47,7 +50,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=3.0 \
 	-device "virtio-rng-pci,bus=rp2,addr=0.0,$ats" \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 intel_iommu=on iommu.strict=1 panic=-1 plan=$plan ${VM_APPEND:-}" \
+	-append "console=ttyS0 intel_iommu=on iommu.strict=1 panic=-1 plan=$plan $baseline ${VM_APPEND:-}" \
 	-msg timestamp=on -trace vtd_inv_desc -trace pci_cfg_write -D "$run/trace.log" \
 	-serial "file:$run/console.log" -monitor none -display none \
 	</dev/null >"$run/qemu.log" 2>&1 &

@@ -9,11 +9,16 @@
 #    function, under DMA load: no device-IOTLB invalidation may reach the
 #    function inside the bus-reset window;
 #  - reset_method: writing the attribute only probes the methods: the
-#    function must not be blocked (no ATS toggle in VT-d legacy mode).
+#    function must not be blocked (no ATS toggle in VT-d legacy mode);
+#  - a failed reset (pci_dev_wait() made to fail by test_iommu_reset_ctl):
+#    the function must stay blocked, with the group's fence lifted, until a
+#    later reset succeeds.
 #
 # Usage: reset_gaps.sh [BDF]   (or IOMMU_RESET_BDF=BDF)
 # Needs: an ATS-capable function without a driver whose upstream bridge
-# offers reset_subordinate, and the test_iommu_reset_load module.
+# offers reset_subordinate, and the test_iommu_reset_load and
+# test_iommu_reset_ctl modules. With IOMMU_RESET_BASELINE=1 (a 7.3 kernel)
+# the failed-reset case is XFAIL, not FAIL.
 
 DIR=$(dirname "$0")
 . "$DIR/iommu_reset_lib.sh"
@@ -27,7 +32,7 @@ reset_require_function "$bdf" unbound
 bridge=$(reset_parent_bridge "$bdf")
 reset_start_load "$bdf"
 
-ktap_set_plan 2
+ktap_set_plan 3
 oracle_describe "$bdf"
 
 # 1: secondary bus reset through the bridge's reset_subordinate attribute.
@@ -72,6 +77,38 @@ if [ $fail -eq 0 ] && [ "$now" = "$old" ] && reset_ats_enabled "$bdf"; then
 else
 	ktap_test_fail "reset_method probes x$((NR_PROBE * 2))"
 fi
-oracle_phase 22
+# 3: a reset that fails keeps the function blocked until a reset succeeds.
+if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
+	oracle_phase 22
+	oracle_expect failed-reset "$bdf" clean
+	old=$(cat "$SYSFS_PCI/$bdf/reset_method")
+	# FLR only: a failed FLR would otherwise fall back to the next method.
+	echo flr > "$SYSFS_PCI/$bdf/reset_method"
+	if ctl fail_wait "$bdf"; then
+		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && failed=0 || failed=1
+		hits=$(ctl_failed_waits "$bdf")
+		kept=$(ctl_blocked "$bdf")
+		ctl claim "$bdf" && claim=ok || claim=EBUSY
+		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && again=0 || again=1
+		after=$(ctl_blocked "$bdf")
+		if [ "$failed" = 1 ] && [ "$hits" = 1 ] && [ "$again" = 0 ]; then
+			ok=0
+			[ "$kept" = 1 ] && [ "$after" = 0 ] && [ $claim = ok ] && ok=1
+			reset_gap_result failed-reset "$bdf" unquarantined $ok \
+				"after a failed FLR: blocked=$kept, group claim $claim;" \
+				"after a good FLR: blocked=$after"
+		else
+			ktap_test_fail "failed-reset on $bdf: injection did not work (reset failed: $failed, injected: $hits, second reset failed: $again)"
+		fi
+	else
+		ktap_test_skip "failed-reset: cannot make pci_dev_wait() fail (kretprobes?)"
+	fi
+	echo "$old" > "$SYSFS_PCI/$bdf/reset_method"
+	rmmod test_iommu_reset_ctl
+else
+	ktap_test_skip "failed-reset: no test_iommu_reset_ctl module"
+fi
+
+oracle_phase 23
 rmmod test_iommu_reset_load
 ktap_finished

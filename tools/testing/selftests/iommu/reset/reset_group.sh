@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Resets in an IOMMU group of several functions that the 7.3 IOMMU reset
+# helpers get wrong. Driven through the test_iommu_reset_ctl module, which
+# calls the helpers directly, reads the IOMMU core's view of each function
+# and claims the group the way VFIO does:
+#
+#  - DMA aliases: FN0 gets a DMA alias to FN1 (as a quirk would give it), so
+#    that both share a requester ID. Blocking FN0 must block FN1 too, and FN0
+#    must stay blocked while FN1 is still in reset (7.3: FN1 stays
+#    unblocked, FN0 is unblocked early with "DMA-aliased sibling may be
+#    prematurely unblocked").
+#  - removal while blocked: FN0 is removed between prepare and done; the
+#    group must not stay fenced (7.3: every later claim of the group fails
+#    with -EBUSY). Last, because on 7.3 it leaves the group fenced for good.
+#
+# Usage: reset_group.sh FN0 FN1   (two unbound ATS functions of one group)
+# With IOMMU_RESET_BASELINE=1 (a 7.3 kernel) the gaps are XFAIL, not FAIL.
+
+DIR=$(dirname "$0")
+. "$DIR/iommu_reset_lib.sh"
+
+ktap_print_header
+fn0=$(reset_norm_bdf "${1:-}")
+fn1=$(reset_norm_bdf "${2:-}")
+reset_require_function "$fn0" unbound
+reset_require_function "$fn1" unbound
+g0=$(readlink "$SYSFS_PCI/$fn0/iommu_group" 2>/dev/null)
+g1=$(readlink "$SYSFS_PCI/$fn1/iommu_group" 2>/dev/null)
+[ -n "$g0" ] && [ "$g0" = "$g1" ] || reset_skip "$fn0 and $fn1 are not in one IOMMU group"
+reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
+
+ktap_set_plan 4
+
+# 1: the helpers fence the group while a function is in reset (both kernels).
+if ctl prepare "$fn0"; then
+	ctl claim "$fn1" && fenced=0 || fenced=1
+	ctl done "$fn0"
+	ctl claim "$fn1" && free=1 || free=0
+	b=$(ctl_blocked "$fn0")
+	if [ "$fenced" = 1 ] && [ "$free" = 1 ] && [ "$b" = 0 ]; then
+		ktap_test_pass "claim of the group fails during a reset, works after it"
+	else
+		ktap_test_fail "claim during reset: fenced=$fenced, after: free=$free blocked=$b"
+	fi
+else
+	ktap_test_fail "prepare on $fn0 failed"
+fi
+
+# 2 and 3: functions that share a requester ID (an alias is a devfn on the
+# function's own bus).
+slot=$(echo "$fn1" | sed 's/.*:\([0-9a-f]*\)\.\([0-7]\)$/\1/')
+func=${fn1##*.}
+devfn1=$(printf '%x' $(( (0x$slot << 3) | func )))
+if ctl alias "$fn0" "$devfn1"; then
+	ctl prepare "$fn0"
+	peer=$(ctl_blocked "$fn1")
+	reset_gap_result alias-block "$fn0" alias-blocking "$([ "$peer" = 1 ] && echo 1 || echo 0)" \
+		"prepare on $fn0 blocks its alias $fn1: blocked=$peer"
+	ctl prepare "$fn1"
+	ctl done "$fn0"
+	early=$(ctl_blocked "$fn0")
+	ctl done "$fn1"
+	after="$(ctl_blocked "$fn0")$(ctl_blocked "$fn1")"
+	ok=0
+	[ "$early" = 1 ] && [ "$after" = 00 ] && ok=1
+	reset_gap_result alias-unblock "$fn0" alias-blocking $ok \
+		"$fn0 stays blocked while $fn1 is in reset: blocked=$early, both unblocked after: $after"
+	ctl unalias "$fn0"
+else
+	ktap_test_skip "cannot add a DMA alias to $fn0"
+	ktap_test_skip "cannot add a DMA alias to $fn0"
+fi
+
+# 4: removal between prepare and done.
+ctl prepare "$fn0"
+echo 1 > "$SYSFS_PCI/$fn0/remove"
+ctl claim "$fn1" && ok=1 || ok=0
+ctl done "$fn0" 2>/dev/null
+echo 1 > /sys/bus/pci/rescan
+back=no
+[ -e "$SYSFS_PCI/$fn0" ] && back=yes
+ctl claim "$fn1" && again=1 || again=0
+reset_gap_result removal-unfences "$fn0" removal-fence "$([ $ok$again = 11 ] && echo 1 || echo 0)" \
+	"claim of the group after removing $fn0 in reset: $([ $ok = 1 ] && echo ok || echo EBUSY)," \
+	"after rescan (function back: $back): $([ $again = 1 ] && echo ok || echo EBUSY)"
+
+rmmod test_iommu_reset_ctl
+ktap_finished

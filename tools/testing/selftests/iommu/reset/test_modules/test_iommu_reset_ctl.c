@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Control module for the IOMMU reset selftests: drives the IOMMU reset
+ * helpers of PCI functions directly, injects reset failures and DMA aliases,
+ * and shows the IOMMU core's view of each function. Built against v7.3 and
+ * against kernels with this series alike, so that the selftests can show
+ * where their behaviour differs.
+ *
+ * debugfs (/sys/kernel/debug/test_iommu_reset_ctl/):
+ *   control    write one command:
+ *                prepare BDF      pci_dev_reset_iommu_prepare()
+ *                done BDF         pci_dev_reset_iommu_done() for a prepare
+ *                                 made here
+ *                claim BDF        claim and release DMA ownership of the
+ *                                 function's IOMMU group, as VFIO does on
+ *                                 open (-EBUSY while a reset fences it)
+ *                alias BDF DEVFN  add a DMA alias to the function, as a
+ *                                 quirk does (test only)
+ *                unalias BDF      remove the aliases added here
+ *                fail_wait BDF    make the next pci_dev_wait() for the
+ *                                 function fail with -ENOTTY, as if it did
+ *                                 not come back from its reset
+ *   state      read: "BDF blocked=0|1 failed_waits=N" for each function in
+ *              an IOMMU group; blocked means the IOMMU driver sees the
+ *              function on another domain than its group's (the blocking
+ *              domain)
+ *
+ * Bad commands fail with -EINVAL, unknown functions with -ENODEV. Unloading
+ * ends the prepares and removes the aliases made here.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/debugfs.h>
+#include <linux/iommu.h>
+#include <linux/kprobes.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+
+#define CTL_MAX 8
+#define CTL_NR_DEVFNS 256
+
+/* A prepare made here that still needs its done */
+struct ctl_pending {
+	struct pci_dev *pdev;
+	unsigned int depth;
+};
+
+/* Aliases added here, and whether the mask was allocated here */
+struct ctl_alias {
+	struct pci_dev *pdev;
+	unsigned long added[BITS_TO_LONGS(CTL_NR_DEVFNS)];
+	bool allocated;
+};
+
+static DEFINE_MUTEX(ctl_lock);
+static struct ctl_pending ctl_pending[CTL_MAX];
+static struct ctl_alias ctl_alias[CTL_MAX];
+static struct dentry *ctl_dir;
+static int ctl_owner;
+
+static struct pci_dev *ctl_fail_pdev;
+static atomic_t ctl_fail_left = ATOMIC_INIT(0);
+static atomic_t ctl_fail_hits = ATOMIC_INIT(0);
+static bool ctl_kretprobe_registered;
+
+struct ctl_wait_data {
+	bool fail;
+};
+
+static int ctl_wait_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct ctl_wait_data *data = (void *)ri->data;
+	struct pci_dev *pdev = (void *)regs_get_kernel_argument(regs, 0);
+
+	data->fail = pdev && pdev == READ_ONCE(ctl_fail_pdev) &&
+		     atomic_add_unless(&ctl_fail_left, -1, 0);
+	return 0;
+}
+
+static int ctl_wait_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct ctl_wait_data *data = (void *)ri->data;
+
+	if (data->fail) {
+		regs_set_return_value(regs, -ENOTTY);
+		atomic_inc(&ctl_fail_hits);
+	}
+	return 0;
+}
+
+static struct kretprobe ctl_wait_probe = {
+	.kp.symbol_name = "pci_dev_wait",
+	.entry_handler = ctl_wait_entry,
+	.handler = ctl_wait_return,
+	.data_size = sizeof(struct ctl_wait_data),
+	.maxactive = 8,
+};
+
+static struct pci_dev *ctl_get_pdev(const char *bdf)
+{
+	unsigned int domain, bus, dev, fn;
+	char end;
+
+	if (sscanf(bdf, "%x:%x:%x.%x%c", &domain, &bus, &dev, &fn, &end) != 4 ||
+	    bus > 0xff || dev > 0x1f || fn > 7)
+		return ERR_PTR(-EINVAL);
+	return pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(dev, fn)) ?:
+	       ERR_PTR(-ENODEV);
+}
+
+static struct ctl_pending *ctl_find_pending(struct pci_dev *pdev)
+{
+	int i;
+
+	for (i = 0; i < CTL_MAX; i++)
+		if (ctl_pending[i].pdev == pdev)
+			return &ctl_pending[i];
+	return NULL;
+}
+
+static int ctl_prepare(struct pci_dev *pdev)
+{
+	struct ctl_pending *p = ctl_find_pending(pdev) ?: ctl_find_pending(NULL);
+	int ret;
+
+	if (!p)
+		return -ENOSPC;
+	ret = pci_dev_reset_iommu_prepare(pdev);
+	if (ret)
+		return ret;
+	if (!p->pdev)
+		p->pdev = pci_dev_get(pdev);
+	p->depth++;
+	return 0;
+}
+
+static int ctl_done(struct pci_dev *pdev)
+{
+	struct ctl_pending *p = ctl_find_pending(pdev);
+
+	/* Only ends a prepare made here: an unbalanced done is a bug */
+	if (!p)
+		return -EINVAL;
+	pci_dev_reset_iommu_done(pdev);
+	if (!--p->depth) {
+		pci_dev_put(p->pdev);
+		p->pdev = NULL;
+	}
+	return 0;
+}
+
+static int ctl_claim(struct pci_dev *pdev)
+{
+	struct iommu_group *group = iommu_group_get(&pdev->dev);
+	int ret;
+
+	if (!group)
+		return -ENODEV;
+	ret = iommu_group_claim_dma_owner(group, &ctl_owner);
+	if (!ret)
+		iommu_group_release_dma_owner(group);
+	iommu_group_put(group);
+	return ret;
+}
+
+static int ctl_add_alias(struct pci_dev *pdev, unsigned int devfn)
+{
+	struct ctl_alias *a = NULL;
+	int i;
+
+	if (devfn >= CTL_NR_DEVFNS || devfn == pdev->devfn)
+		return -EINVAL;
+	for (i = 0; i < CTL_MAX && !a; i++)
+		if (ctl_alias[i].pdev == pdev)
+			a = &ctl_alias[i];
+	for (i = 0; i < CTL_MAX && !a; i++)
+		if (!ctl_alias[i].pdev)
+			a = &ctl_alias[i];
+	if (!a)
+		return -ENOSPC;
+	if (!a->pdev) {
+		if (!pdev->dma_alias_mask) {
+			pdev->dma_alias_mask = bitmap_zalloc(CTL_NR_DEVFNS,
+							     GFP_KERNEL);
+			if (!pdev->dma_alias_mask)
+				return -ENOMEM;
+			a->allocated = true;
+		}
+		a->pdev = pci_dev_get(pdev);
+	}
+	if (!test_and_set_bit(devfn, pdev->dma_alias_mask))
+		set_bit(devfn, a->added);
+	pci_info(pdev, "test DMA alias %02x.%d\n", PCI_SLOT(devfn),
+		 PCI_FUNC(devfn));
+	return 0;
+}
+
+static void ctl_remove_aliases(struct ctl_alias *a)
+{
+	struct pci_dev *pdev = a->pdev;
+	unsigned int devfn;
+
+	for_each_set_bit(devfn, a->added, CTL_NR_DEVFNS)
+		clear_bit(devfn, pdev->dma_alias_mask);
+	if (a->allocated) {
+		bitmap_free(pdev->dma_alias_mask);
+		pdev->dma_alias_mask = NULL;
+	}
+	pci_dev_put(pdev);
+	memset(a, 0, sizeof(*a));
+}
+
+static int ctl_unalias(struct pci_dev *pdev)
+{
+	int i;
+
+	for (i = 0; i < CTL_MAX; i++) {
+		if (ctl_alias[i].pdev == pdev) {
+			ctl_remove_aliases(&ctl_alias[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int ctl_fail_wait(struct pci_dev *pdev)
+{
+	if (!ctl_kretprobe_registered)
+		return -EOPNOTSUPP;
+	pci_dev_put(xchg(&ctl_fail_pdev, pci_dev_get(pdev)));
+	atomic_set(&ctl_fail_left, 1);
+	return 0;
+}
+
+static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	char buf[64], cmd[16], bdf[16];
+	struct pci_dev *pdev;
+	unsigned int devfn;
+	int n, ret;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = '\0';
+
+	n = sscanf(buf, "%15s %15s %x", cmd, bdf, &devfn);
+	if (n < 2)
+		return -EINVAL;
+	pdev = ctl_get_pdev(bdf);
+	if (IS_ERR(pdev))
+		return PTR_ERR(pdev);
+
+	mutex_lock(&ctl_lock);
+	if (n == 3 && !strcmp(cmd, "alias"))
+		ret = ctl_add_alias(pdev, devfn);
+	else if (n != 2)
+		ret = -EINVAL;
+	else if (!strcmp(cmd, "prepare"))
+		ret = ctl_prepare(pdev);
+	else if (!strcmp(cmd, "done"))
+		ret = ctl_done(pdev);
+	else if (!strcmp(cmd, "claim"))
+		ret = ctl_claim(pdev);
+	else if (!strcmp(cmd, "unalias"))
+		ret = ctl_unalias(pdev);
+	else if (!strcmp(cmd, "fail_wait"))
+		ret = ctl_fail_wait(pdev);
+	else
+		ret = -EINVAL;
+	mutex_unlock(&ctl_lock);
+
+	pci_dev_put(pdev);
+	return ret ?: len;
+}
+
+static const struct file_operations ctl_control_fops = {
+	.owner = THIS_MODULE,
+	.write = ctl_control_write,
+};
+
+struct ctl_query {
+	struct device *dev;
+	struct iommu_domain *group_domain;
+	bool blocked;
+};
+
+/* Called with the group's mutex held, as iommu_driver_get_domain_for_dev() needs */
+static int ctl_query_dev(struct device *dev, void *data)
+{
+	struct ctl_query *q = data;
+
+	if (dev == q->dev)
+		q->blocked = iommu_driver_get_domain_for_dev(dev) !=
+			     q->group_domain;
+	return 0;
+}
+
+static int ctl_state_show(struct seq_file *m, void *v)
+{
+	struct pci_dev *pdev = NULL;
+
+	for_each_pci_dev(pdev) {
+		struct iommu_group *group = iommu_group_get(&pdev->dev);
+		struct ctl_query q = { .dev = &pdev->dev };
+
+		if (!group)
+			continue;
+		q.group_domain = iommu_get_domain_for_dev(&pdev->dev);
+		iommu_group_for_each_dev(group, &q, ctl_query_dev);
+		iommu_group_put(group);
+		seq_printf(m, "%s blocked=%d failed_waits=%d\n", pci_name(pdev),
+			   q.blocked, READ_ONCE(ctl_fail_pdev) == pdev ?
+			   atomic_read(&ctl_fail_hits) : 0);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ctl_state);
+
+static int __init ctl_init(void)
+{
+	int ret;
+
+	ret = register_kretprobe(&ctl_wait_probe);
+	if (ret)
+		pr_warn("cannot probe pci_dev_wait() (%d): fail_wait unavailable\n",
+			ret);
+	ctl_kretprobe_registered = !ret;
+
+	ctl_dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_file("control", 0200, ctl_dir, NULL, &ctl_control_fops);
+	debugfs_create_file("state", 0444, ctl_dir, NULL, &ctl_state_fops);
+	return 0;
+}
+
+static void __exit ctl_exit(void)
+{
+	int i;
+
+	debugfs_remove_recursive(ctl_dir);
+	if (ctl_kretprobe_registered)
+		unregister_kretprobe(&ctl_wait_probe);
+	pci_dev_put(ctl_fail_pdev);
+
+	for (i = 0; i < CTL_MAX; i++) {
+		while (ctl_pending[i].pdev)
+			ctl_done(ctl_pending[i].pdev);
+		if (ctl_alias[i].pdev)
+			ctl_remove_aliases(&ctl_alias[i]);
+	}
+}
+
+module_init(ctl_init);
+module_exit(ctl_exit);
+MODULE_DESCRIPTION("IOMMU reset selftests: drive the reset helpers, inject failures and aliases");
+MODULE_LICENSE("GPL");
