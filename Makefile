@@ -5,6 +5,7 @@
 #   make run      build everything, boot the demo under QEMU, print the table
 #   make check    all tests (KTAP), closing line "N passed, N failed, N skipped"
 #   make patches  export the upstream-ready patch series
+#   make bisect   build the exported series patch by patch, Rust helpers on/off
 #
 # Variables: KDIR=/path/to/linux (your own Rust-enabled tree instead of the
 # Debian base), CACHE_DIR=... (default ~/.cache/iommu-reset-rust), JOBS=N.
@@ -16,12 +17,12 @@ H := tools/harness
 export KDIR CACHE_DIR JOBS
 
 .PHONY: all run check deps fetch prepare build build-upstream build-ours \
-	modules initramfs oracle-test soak bench patches clean distclean help
+	modules initramfs oracle-test soak bench patches bisect clean distclean help
 
 all: run
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(H)/deps.sh
@@ -62,6 +63,9 @@ bench:
 
 patches: prepare
 	@$(H)/export-patches.sh
+
+bisect: patches
+	@$(H)/bisect-build.sh
 
 clean:
 	rm -rf "$${CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/iommu-reset-rust}/out"
