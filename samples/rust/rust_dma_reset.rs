@@ -17,12 +17,17 @@
 //!
 //! Control and observation, in `/sys/kernel/debug/rust_dma_reset-<BDF>/`:
 //!
-//! - `control`: `start [workers=N] [resets=M] [interval_ms=K]` (defaults 2, 100, 10; the run
-//!   ends after M resets, M=0 runs the load until `stop`), or `stop`. Anything else, a value out
-//!   of range, or `start` while a run is active fails (`-EINVAL`, `-EBUSY`) and changes nothing.
+//! - `control`: `start [workers=N] [resets=M] [interval_ms=K] [method=any|flr|bus]` (defaults
+//!   2, 100, 10, any; the run ends after M resets, M=0 runs the load until `stop`), or `stop`.
+//!   Anything else, a value out of range, or `start` while a run is active fails (`-EINVAL`,
+//!   `-EBUSY`) and changes nothing.
 //! - `stats`: counters of the current or last run.
 //!
-//! Which reset method the PCI core uses is the function's `reset_method` sysfs attribute.
+//! Reset methods: `any` is `pci_reset_function()`, which tries the methods in the order of the
+//! function's `reset_method` sysfs attribute (FLR first where the function has it); `flr` an FLR
+//! only; `bus` a reset of the slot or bus with every function on it (`pci_reset_bus()`, VFIO's
+//! hot reset). The PM (D3hot) reset has no driver API: write `pm` to `reset_method` and use
+//! `any`.
 //!
 //! At probe the driver resets the function once inside an [`pci::IommuResetToken`], the
 //! type-state API for drivers that reset a function themselves.
@@ -74,12 +79,48 @@ const MAX_SAMPLES: usize = 16384;
 /// Longest accepted control command.
 const MAX_COMMAND: usize = 128;
 
+/// How the reset worker resets the function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Method {
+    /// `pci_reset_function()`: the methods of `reset_method`, in order.
+    Any,
+    /// An FLR only.
+    Flr,
+    /// A reset of the slot or bus, with every function on it.
+    Bus,
+}
+
+impl Method {
+    fn parse(value: &str) -> Result<Self> {
+        match value {
+            "any" => Ok(Self::Any),
+            "flr" => Ok(Self::Flr),
+            "bus" => Ok(Self::Bus),
+            "pm" => {
+                // Drivers have no API for the PM reset: say how to get one.
+                pr_info!("method=pm: write pm to reset_method and use method=any\n");
+                Err(EINVAL)
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::Flr => "flr",
+            Self::Bus => "bus",
+        }
+    }
+}
+
 /// Parameters of a run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Params {
     workers: u32,
     resets: u32,
     interval_ms: u32,
+    method: Method,
 }
 
 /// A control command.
@@ -108,6 +149,7 @@ impl Command {
                     workers: 2,
                     resets: 100,
                     interval_ms: 10,
+                    method: Method::Any,
                 };
                 for word in words {
                     let (key, value) = word.split_once('=').ok_or(EINVAL)?;
@@ -115,6 +157,7 @@ impl Command {
                         "workers" => p.workers = parse_value(value, MAX_WORKERS)?,
                         "resets" => p.resets = parse_value(value, MAX_RESETS)?,
                         "interval_ms" => p.interval_ms = parse_value(value, MAX_INTERVAL_MS)?,
+                        "method" => p.method = Method::parse(value)?,
                         _ => return Err(EINVAL),
                     }
                 }
@@ -284,13 +327,18 @@ impl Shared {
         self.worker_exit();
     }
 
-    /// Reset worker: `p.resets` resets through `pci_reset_function()`, then end the run.
+    /// Reset worker: `p.resets` resets with `p.method`, then end the run.
     fn reset_loop(&self, p: Params) {
         let mut done = 0;
         while done < p.resets && !self.stop.load(Relaxed) {
             let start = Instant::<Monotonic>::now();
             // Never wait for the device lock: unbind holds it while it stops this worker.
-            match self.pdev.try_reset_function() {
+            let reset = match p.method {
+                Method::Any => self.pdev.try_reset_function(),
+                Method::Flr => self.pdev.try_reset_flr(),
+                Method::Bus => self.pdev.try_reset_bus(),
+            };
+            match reset {
                 Ok(()) => {
                     let ns = start.elapsed().as_nanos();
                     self.counters.resets_ok.add(1, Relaxed);
@@ -331,8 +379,11 @@ impl Shared {
         if let Some(p) = state.params {
             writeln!(
                 f,
-                "params workers={} resets={} interval_ms={}",
-                p.workers, p.resets, p.interval_ms
+                "params workers={} resets={} interval_ms={} method={}",
+                p.workers,
+                p.resets,
+                p.interval_ms,
+                p.method.name()
             )?;
         }
         writeln!(f, "ats_supported {}", u8::from(self.pdev.ats_supported()))?;
@@ -482,7 +533,8 @@ mod tests {
             Ok(Command::Start(Params {
                 workers: 2,
                 resets: 100,
-                interval_ms: 10
+                interval_ms: 10,
+                method: Method::Any
             }))
         );
         assert_eq!(
@@ -490,7 +542,17 @@ mod tests {
             Ok(Command::Start(Params {
                 workers: 4,
                 resets: 0,
-                interval_ms: 0
+                interval_ms: 0,
+                method: Method::Any
+            }))
+        );
+        assert_eq!(
+            Command::parse("start method=bus resets=5"),
+            Ok(Command::Start(Params {
+                workers: 2,
+                resets: 5,
+                interval_ms: 10,
+                method: Method::Bus
             }))
         );
     }
@@ -507,7 +569,10 @@ mod tests {
             "start workers=17",
             "start resets=1000001",
             "start interval_ms=10001",
-            "start method=flr",
+            "start method=",
+            "start method=FLR",
+            "start method=pm",
+            "start method=flr,bus",
             "start workers=0 resets=0",
             "start workers=0x2",
         ] {

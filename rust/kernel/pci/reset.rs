@@ -46,6 +46,42 @@ impl Device {
         to_result(unsafe { bindings::pci_try_reset_function(self.as_raw()) })
     }
 
+    /// Resets the function with an FLR and no other method, like [`Device::try_reset_function`]
+    /// with `reset_method` set to `flr`.
+    ///
+    /// Fails with [`EAGAIN`] when the device lock is contended and with [`ENOTTY`] when the
+    /// function has no FLR. Saves and restores the function's config space around the FLR;
+    /// `pcie_flr()` parks the function on its IOMMU group's blocking domain meanwhile.
+    pub fn try_reset_flr(&self) -> Result {
+        let pdev = self.as_raw();
+        // SAFETY: By the type invariant `pdev` is a valid `struct pci_dev`.
+        if unsafe { bindings::pci_dev_trylock(pdev) } == 0 {
+            return Err(EAGAIN);
+        }
+        // SAFETY: `pdev` is valid and its device lock is held, as saving and restoring its
+        // state and resetting it require.
+        let ret = unsafe {
+            bindings::pci_save_state(pdev);
+            let ret = bindings::pcie_reset_flr(pdev, false);
+            bindings::pci_restore_state(pdev);
+            ret
+        };
+        // SAFETY: The lock was taken above.
+        unsafe { bindings::pci_dev_unlock(pdev) };
+        to_result(ret)
+    }
+
+    /// Resets the slot or bus the function is on, with every function on it, through a
+    /// secondary bus reset of the bridge above (`pci_reset_bus()`, as VFIO's hot reset).
+    ///
+    /// Fails with [`EAGAIN`] when a device lock on the bus is contended and with [`ENOTTY`]
+    /// when the bus cannot be reset (e.g. a root bus, or other functions outside the slot).
+    /// Saves and restores the config space of every function on the bus.
+    pub fn try_reset_bus(&self) -> Result {
+        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
+        to_result(unsafe { bindings::pci_reset_bus(self.as_raw()) })
+    }
+
     /// Returns whether the function supports ATS and the IOMMU may enable it.
     pub fn ats_supported(&self) -> bool {
         // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.

@@ -155,15 +155,15 @@ reset_load_module() {
 # IOMMU reset helpers directly and shows the IOMMU core's view.
 CTL=$DEBUGFS/test_iommu_reset_ctl
 
-# ctl COMMAND BDF [ARG]: one command to the control module; fails when the
+# reset_ctl COMMAND BDF [ARG]: one command to the control module; fails when the
 # command does (e.g. claim with -EBUSY).
-ctl() { echo "$*" 2>/dev/null > "$CTL/control"; }
+reset_ctl() { echo "$*" 2>/dev/null > "$CTL/control"; }
 
-# ctl_blocked BDF: 1 when the IOMMU core has BDF on its blocking domain.
-ctl_blocked() { sed -n "s/^$1 blocked=\([01]\).*/\1/p" "$CTL/state"; }
+# reset_ctl_blocked BDF: 1 when the IOMMU core has BDF on its blocking domain.
+reset_ctl_blocked() { sed -n "s/^$1 blocked=\([01]\).*/\1/p" "$CTL/state"; }
 
-# ctl_failed_waits BDF: pci_dev_wait() failures injected for BDF.
-ctl_failed_waits() { sed -n "s/^$1 .*failed_waits=\([0-9]*\).*/\1/p" "$CTL/state"; }
+# reset_ctl_failed_waits BDF: pci_dev_wait() failures injected for BDF.
+reset_ctl_failed_waits() { sed -n "s/^$1 .*failed_waits=\([0-9]*\).*/\1/p" "$CTL/state"; }
 
 # reset_gap_result NAME BDF GAP OK DETAIL...: a behaviour that the 7.3
 # helpers get wrong (known gap GAP), as observed in the guest: PASS when OK

@@ -84,13 +84,13 @@ if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 	old=$(cat "$SYSFS_PCI/$bdf/reset_method")
 	# FLR only: a failed FLR would otherwise fall back to the next method.
 	echo flr > "$SYSFS_PCI/$bdf/reset_method"
-	if ctl fail_wait "$bdf"; then
+	if reset_ctl fail_wait "$bdf"; then
 		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && failed=0 || failed=1
-		hits=$(ctl_failed_waits "$bdf")
-		kept=$(ctl_blocked "$bdf")
-		ctl claim "$bdf" && claim=ok || claim=EBUSY
+		hits=$(reset_ctl_failed_waits "$bdf")
+		kept=$(reset_ctl_blocked "$bdf")
+		reset_ctl claim "$bdf" && claim=ok || claim=EBUSY
 		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && again=0 || again=1
-		after=$(ctl_blocked "$bdf")
+		after=$(reset_ctl_blocked "$bdf")
 		if [ "$failed" = 1 ] && [ "$hits" = 1 ] && [ "$again" = 0 ]; then
 			ok=0
 			[ "$kept" = 1 ] && [ "$after" = 0 ] && [ $claim = ok ] && ok=1
@@ -98,7 +98,8 @@ if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 				"after a failed FLR: blocked=$kept, group claim $claim;" \
 				"after a good FLR: blocked=$after"
 		else
-			ktap_test_fail "failed-reset on $bdf: injection did not work (reset failed: $failed, injected: $hits, second reset failed: $again)"
+			why="reset failed: $failed, injected: $hits, second reset failed: $again"
+			ktap_test_fail "failed-reset on $bdf: injection did not work ($why)"
 		fi
 	else
 		ktap_test_skip "failed-reset: cannot make pci_dev_wait() fail (kretprobes?)"

@@ -34,11 +34,11 @@ reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load te
 ktap_set_plan 4
 
 # 1: the helpers fence the group while a function is in reset (both kernels).
-if ctl prepare "$fn0"; then
-	ctl claim "$fn1" && fenced=0 || fenced=1
-	ctl done "$fn0"
-	ctl claim "$fn1" && free=1 || free=0
-	b=$(ctl_blocked "$fn0")
+if reset_ctl prepare "$fn0"; then
+	reset_ctl claim "$fn1" && fenced=0 || fenced=1
+	reset_ctl done "$fn0"
+	reset_ctl claim "$fn1" && free=1 || free=0
+	b=$(reset_ctl_blocked "$fn0")
 	if [ "$fenced" = 1 ] && [ "$free" = 1 ] && [ "$b" = 0 ]; then
 		ktap_test_pass "claim of the group fails during a reset, works after it"
 	else
@@ -53,38 +53,46 @@ fi
 slot=$(echo "$fn1" | sed 's/.*:\([0-9a-f]*\)\.\([0-7]\)$/\1/')
 func=${fn1##*.}
 devfn1=$(printf '%x' $(( (0x$slot << 3) | func )))
-if ctl alias "$fn0" "$devfn1"; then
-	ctl prepare "$fn0"
-	peer=$(ctl_blocked "$fn1")
-	reset_gap_result alias-block "$fn0" alias-blocking "$([ "$peer" = 1 ] && echo 1 || echo 0)" \
+if reset_ctl alias "$fn0" "$devfn1"; then
+	reset_ctl prepare "$fn0"
+	peer=$(reset_ctl_blocked "$fn1")
+	ok=0
+	[ "$peer" = 1 ] && ok=1
+	reset_gap_result alias-block "$fn0" alias-blocking $ok \
 		"prepare on $fn0 blocks its alias $fn1: blocked=$peer"
-	ctl prepare "$fn1"
-	ctl done "$fn0"
-	early=$(ctl_blocked "$fn0")
-	ctl done "$fn1"
-	after="$(ctl_blocked "$fn0")$(ctl_blocked "$fn1")"
+	reset_ctl prepare "$fn1"
+	reset_ctl done "$fn0"
+	early=$(reset_ctl_blocked "$fn0")
+	reset_ctl done "$fn1"
+	after="$(reset_ctl_blocked "$fn0")$(reset_ctl_blocked "$fn1")"
 	ok=0
 	[ "$early" = 1 ] && [ "$after" = 00 ] && ok=1
 	reset_gap_result alias-unblock "$fn0" alias-blocking $ok \
 		"$fn0 stays blocked while $fn1 is in reset: blocked=$early, both unblocked after: $after"
-	ctl unalias "$fn0"
+	reset_ctl unalias "$fn0"
 else
 	ktap_test_skip "cannot add a DMA alias to $fn0"
 	ktap_test_skip "cannot add a DMA alias to $fn0"
 fi
 
 # 4: removal between prepare and done.
-ctl prepare "$fn0"
+reset_ctl prepare "$fn0"
 echo 1 > "$SYSFS_PCI/$fn0/remove"
-ctl claim "$fn1" && ok=1 || ok=0
-ctl done "$fn0" 2>/dev/null
+reset_ctl claim "$fn1" && ok=1 || ok=0
+reset_ctl done "$fn0" 2>/dev/null
 echo 1 > /sys/bus/pci/rescan
 back=no
 [ -e "$SYSFS_PCI/$fn0" ] && back=yes
-ctl claim "$fn1" && again=1 || again=0
-reset_gap_result removal-unfences "$fn0" removal-fence "$([ $ok$again = 11 ] && echo 1 || echo 0)" \
-	"claim of the group after removing $fn0 in reset: $([ $ok = 1 ] && echo ok || echo EBUSY)," \
-	"after rescan (function back: $back): $([ $again = 1 ] && echo ok || echo EBUSY)"
+reset_ctl claim "$fn1" && again=1 || again=0
+first=EBUSY
+[ $ok = 1 ] && first=ok
+second=EBUSY
+[ $again = 1 ] && second=ok
+both=0
+[ $ok$again = 11 ] && both=1
+reset_gap_result removal-unfences "$fn0" removal-fence $both \
+	"claim of the group after removing $fn0 in reset: $first," \
+	"after rescan (function back: $back): $second"
 
 rmmod test_iommu_reset_ctl
 ktap_finished
