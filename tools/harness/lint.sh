@@ -55,4 +55,14 @@ for p in "${PATCHES[@]}"; do
 		{ st=1; { echo "$p:"; cat "$tmp/cp1"; } >> "$tmp/cp"; }
 done
 gate "checkpatch --strict on ${#PATCHES[@]} patches" $st "$tmp/cp"
+
+# The exported series (make patches): overlay files folded into their
+# patches (which also checks that patches changing overlay files match the
+# overlay), checkpatch --strict on every patch, a maintainer for every file.
+PATCH_OUT=$tmp/series "$HARNESS_DIR/export-patches.sh" > "$tmp/export" 2>&1
+gate "make patches: series exports checkpatch-clean with maintainers" $? "$tmp/export"
+
+# The documentation parses as reStructuredText.
+python3 "$HARNESS_DIR/check-rst.py" Documentation > "$tmp/rst" 2>&1
+gate "Documentation is valid reStructuredText" $? "$tmp/rst"
 exit 0
