@@ -68,6 +68,12 @@ for ((k = from; k <= n; k++)); do
 		cp "$BUILD_ROOT/${cfg[$s]}/.config" "$obj/.config"
 		log=$obj/build-$k.log
 		t1=$(date +%s)
+		# A long first build: show that it moves.
+		( while sleep 60; do
+			msg "bisect:   patch $k, $s: $(( $(date +%s) - t1 ))s," \
+				"$(grep -c '^  [A-Z]' "$log" 2>/dev/null || echo 0) objects"
+		done ) &
+		ticker=$!
 		if bmake "$s" olddefconfig > "$log" 2>&1 && bmake "$s" bzImage modules >> "$log" 2>&1; then
 			if grep -qE ': warning:|^warning:' "$log"; then
 				st="warn"
@@ -79,6 +85,8 @@ for ((k = from; k <= n; k++)); do
 			st="FAIL"
 			fails=$((fails + 1))
 		fi
+		kill $ticker 2>/dev/null || true
+		wait $ticker 2>/dev/null || true
 		row+=$(printf '  %-4s %4ds' "$st" $(( $(date +%s) - t1 )))
 		msg "bisect: patch $k/$n, Rust helpers $s: $st (elapsed $(( $(date +%s) - t0 ))s)"
 		[ "$st" = ok ] || msg "bisect:   log: $log"

@@ -33,7 +33,7 @@ finish() {
 	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 	[ -f "$OUT_ROOT/oracle-summary.txt" ] && { echo; cat "$OUT_ROOT/oracle-summary.txt"; }
 	echo
-	python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" full legacy scalable
+	python3 "$HARNESS_DIR/results.py" --lint="$OUT_ROOT/lint.log" "$OUT_ROOT/runs" full legacy scalable
 	echo
 	[ "$KTAP_XFAIL" = 0 ] || echo "($KTAP_XFAIL of the passed are XFAIL: known gaps of upstream 7.3, shown by the oracle)"
 	echo "$((KTAP_PASS + KTAP_XFAIL)) passed, $KTAP_FAIL failed, $KTAP_SKIP skipped"

@@ -15,15 +15,16 @@
 #    group must not stay fenced (7.3: every later claim of the group fails
 #    with -EBUSY). Last, because on 7.3 it leaves the group fenced for good.
 #
-# Usage: reset_group.sh FN0 FN1   (two unbound ATS functions of one group)
+# Usage: reset_group.sh FN0 FN1   (two unbound ATS functions of one group;
+#        or IOMMU_RESET_BDF / IOMMU_RESET_SIBLING_BDF)
 # With IOMMU_RESET_BASELINE=1 (a 7.3 kernel) the gaps are XFAIL, not FAIL.
 
 DIR=$(dirname "$0")
 . "$DIR/iommu_reset_lib.sh"
 
 ktap_print_header
-fn0=$(reset_norm_bdf "${1:-}")
-fn1=$(reset_norm_bdf "${2:-}")
+fn0=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
+fn1=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
 reset_require_function "$fn0" unbound
 reset_require_function "$fn1" unbound
 g0=$(readlink "$SYSFS_PCI/$fn0/iommu_group" 2>/dev/null)
