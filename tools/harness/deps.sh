@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install (idempotently) and check everything the project needs: Debian
-# packages and bindgen-cli from crates.io. Quiet when all is present.
+# packages and bindgen-cli from the Rust package registry (cargo). Quiet when
+# all is present.
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -43,7 +44,7 @@ if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGE
 	msg "deps: cargo install bindgen-cli $BINDGEN_VERSION"
 	cargo install --quiet --locked --root "$CACHE_DIR/tools" \
 		bindgen-cli --version "$BINDGEN_VERSION" ||
-		die "cargo install bindgen-cli $BINDGEN_VERSION failed (needs crates.io)"
+		die "cargo install bindgen-cli $BINDGEN_VERSION failed (needs access to the Rust package registry)"
 fi
 
 # Version checks: one clear line per problem.
