@@ -10,9 +10,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-T0=$(date +%s)
-mkdir -p "$OUT_ROOT"
-: > "$OUT_ROOT/phases.txt"
+phases_start
 n=${BENCH_RESETS:-1000}
 case $n in ''|*[!0-9]*) die "BENCH_RESETS=$n is not a number" ;; esac
 for s in deps.sh fetch-base.sh prepare.sh; do "$HARNESS_DIR/$s"; done
@@ -28,9 +26,7 @@ for v in ours-c ours; do
 	phase_end
 done
 echo
-echo "Phases:"
-cat "$OUT_ROOT/phases.txt"
-printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
+phases_print
 echo
 python3 - "$OUT_ROOT" <<'PY'
 import json, re, sys

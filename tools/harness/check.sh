@@ -8,9 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$HARNESS_DIR/ktap.sh"
 
-T0=$(date +%s)
-mkdir -p "$OUT_ROOT"
-: > "$OUT_ROOT/phases.txt"
+phases_start
 ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
 
 step() { # name command...: a setup step; failure ends the run
@@ -28,9 +26,7 @@ finish() {
 	echo
 	ktap_summary
 	echo
-	echo "Phases:"
-	cat "$OUT_ROOT/phases.txt"
-	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
+	phases_print
 	[ -f "$OUT_ROOT/oracle-summary.txt" ] &&
 		echo "(per-phase oracle tables: above, after each boot, and in $OUT_ROOT/oracle-summary.txt)"
 	echo

@@ -32,13 +32,21 @@ JOBS=${JOBS:-$(($(nproc) + 1))}
 msg() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# ts_start NAME / ts_end NAME: record phase durations for the summary.
+# phase_begin NAME / phase_end: record phase durations for the summary.
 ts_file() { mkdir -p "$OUT_ROOT" && printf '%s\n' "$OUT_ROOT/phases.txt"; }
 phase_begin() { PHASE_NAME=$1; PHASE_T0=$(date +%s); msg ">>> $1"; }
 phase_end() {
 	local t=$(( $(date +%s) - PHASE_T0 ))
 	printf '%-28s %4ds\n' "$PHASE_NAME" "$t" >> "$(ts_file)"
 	msg "<<< $PHASE_NAME done in ${t}s"
+}
+# phases_start: start the clock and an empty phase list for this command.
+phases_start() { T0=$(date +%s); : > "$(ts_file)"; }
+# phases_print: the phase list with durations and the total since phases_start.
+phases_print() {
+	echo "Phases:"
+	cat "$(ts_file)"
+	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 }
 
 # Source tree of a variant: upstream builds the pristine tree, ours the

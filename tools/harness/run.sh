@@ -8,9 +8,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-T0=$(date +%s)
-mkdir -p "$OUT_ROOT"
-: > "$OUT_ROOT/phases.txt"
+phases_start
 ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
 PLAN=${PLAN:-full}
 MODE=${MODE:-legacy}
@@ -41,9 +39,7 @@ for v in $VARIANTS; do
 done
 
 echo
-echo "Phases:"
-cat "$OUT_ROOT/phases.txt"
-printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
+phases_print
 echo
 python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" "$PLAN" "$MODE" \
 	--variants="$(echo $VARIANTS | tr ' ' ,)"
