@@ -20,7 +20,7 @@
 //! - `control`: `start [workers=N] [resets=M] [interval_ms=K] [method=any|flr|bus]` (defaults
 //!   2, 100, 10, any; the run ends after M resets, M=0 runs the load until `stop`), or `stop`.
 //!   Anything else, a value out of range, or `start` while a run is active fails (`-EINVAL`,
-//!   `-EBUSY`) and changes nothing.
+//!   `-EBUSY`) and changes nothing. `raw_flr`: see below.
 //! - `stats`: counters of the current or last run.
 //!
 //! Reset methods: `any` is `pci_reset_function()`, which tries the methods in the order of the
@@ -28,6 +28,13 @@
 //! only; `bus` a reset of the slot or bus with every function on it (`pci_reset_bus()`, VFIO's
 //! hot reset). The PM (D3hot) reset has no driver API: write `pm` to `reset_method` and use
 //! `any`.
+//!
+//! Negative control, for tests only: with the module parameter `allow_raw_flr=1` (off by
+//! default), `raw_flr` starts an FLR by writing the function's Device Control register directly,
+//! as a broken driver might: the PCI core's reset path and its IOMMU reset helpers are bypassed,
+//! so the IOMMU keeps sending invalidations to the function while it is reset. Tests use it to
+//! show that their oracle catches exactly that. Without the parameter `raw_flr` fails with
+//! `-EPERM`.
 //!
 //! At probe the driver resets the function once inside an [`pci::IommuResetToken`], the
 //! type-state API for drivers that reset a function themselves.
@@ -44,6 +51,7 @@ use kernel::{
         DataDirection, //
     },
     fmt,
+    io::Io,
     new_condvar,
     new_mutex,
     page::Page,
@@ -78,6 +86,14 @@ const MAX_INTERVAL_MS: u32 = 10_000;
 const MAX_SAMPLES: usize = 16384;
 /// Longest accepted control command.
 const MAX_COMMAND: usize = 128;
+
+/// Offsets in the PCI Express capability and bits of the registers the raw FLR uses.
+const PCI_EXP_DEVCAP: usize = 4;
+const PCI_EXP_DEVCAP_FLR: u32 = 1 << 28;
+const PCI_EXP_DEVCTL: usize = 8;
+const PCI_EXP_DEVCTL_BCR_FLR: u16 = 1 << 15;
+/// How long a function may take to complete an FLR (PCIe r6.0, sec. 6.6.2).
+const FLR_WAIT_MS: i64 = 100;
 
 /// How the reset worker resets the function.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -128,6 +144,8 @@ struct Params {
 enum Command {
     Start(Params),
     Stop,
+    /// The negative control: an FLR that bypasses the IOMMU reset helpers.
+    RawFlr,
 }
 
 fn parse_value(value: &str, max: u32) -> Result<u32> {
@@ -144,6 +162,7 @@ impl Command {
         let mut words = input.split_ascii_whitespace();
         match words.next() {
             Some("stop") if words.next().is_none() => Ok(Self::Stop),
+            Some("raw_flr") if words.next().is_none() => Ok(Self::RawFlr),
             Some("start") => {
                 let mut p = Params {
                     workers: 2,
@@ -178,6 +197,7 @@ struct Counters {
     resets_ok: Atomic<u64>,
     resets_failed: Atomic<u64>,
     resets_busy: Atomic<u64>,
+    raw_flrs: Atomic<u64>,
 }
 
 impl Counters {
@@ -188,6 +208,7 @@ impl Counters {
             &self.resets_ok,
             &self.resets_failed,
             &self.resets_busy,
+            &self.raw_flrs,
         ] {
             c.store(0, Relaxed);
         }
@@ -233,6 +254,7 @@ impl Shared {
                     resets_ok: Atomic::new(0),
                     resets_failed: Atomic::new(0),
                     resets_busy: Atomic::new(0),
+                    raw_flrs: Atomic::new(0),
                 },
                 stop: Atomic::new(false),
                 state <- new_mutex!(RunState {
@@ -370,6 +392,34 @@ impl Shared {
         self.worker_exit();
     }
 
+    /// The negative control: starts an FLR through the Device Control register, behind the
+    /// back of the PCI core and its IOMMU reset helpers, and restores the config space after.
+    fn raw_flr(&self) -> Result {
+        if !module_parameters::allow_raw_flr.value() {
+            dev_info!(
+                self.pdev,
+                "raw_flr is for tests only: load the module with allow_raw_flr=1\n"
+            );
+            return Err(EPERM);
+        }
+        // The device lock keeps the function bound, and other resets away, meanwhile.
+        self.pdev.try_with_bound(|pdev| {
+            let cap = pdev.pcie_cap().ok_or(ENOTTY)?;
+            let cfg = pdev.config_space();
+            if cfg.try_read32(cap + PCI_EXP_DEVCAP)? & PCI_EXP_DEVCAP_FLR == 0 {
+                return Err(ENOTTY);
+            }
+            pdev.save_state()?;
+            let ctl = cfg.try_read16(cap + PCI_EXP_DEVCTL)?;
+            let ret = cfg.try_write16(ctl | PCI_EXP_DEVCTL_BCR_FLR, cap + PCI_EXP_DEVCTL);
+            fsleep(Delta::from_millis(FLR_WAIT_MS));
+            pdev.restore_state();
+            ret?;
+            self.counters.raw_flrs.add(1, Relaxed);
+            Ok(())
+        })?
+    }
+
     fn write_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counters;
         let mut state = self.state.lock();
@@ -392,6 +442,12 @@ impl Shared {
         writeln!(f, "resets_ok {}", c.resets_ok.load(Relaxed))?;
         writeln!(f, "resets_failed {}", c.resets_failed.load(Relaxed))?;
         writeln!(f, "resets_busy {}", c.resets_busy.load(Relaxed))?;
+        writeln!(f, "raw_flrs {}", c.raw_flrs.load(Relaxed))?;
+        writeln!(
+            f,
+            "raw_flr_allowed {}",
+            u8::from(module_parameters::allow_raw_flr.value())
+        )?;
         writeln!(f, "last_error {}", state.last_error)?;
         let lat = &mut state.latencies;
         lat.sort_unstable();
@@ -423,6 +479,7 @@ impl Shared {
                 self.stop_and_wait();
                 Ok(())
             }
+            Command::RawFlr => self.raw_flr(),
         }
     }
 }
@@ -519,6 +576,12 @@ kernel::module_pci_driver! {
     authors: ["iommu-reset-rust developers"],
     description: "Rust PCI reset under concurrent IOMMU invalidation load",
     license: "GPL v2",
+    params: {
+        allow_raw_flr: bool {
+            default: false,
+            description: "Accept raw_flr, an FLR bypassing the IOMMU reset helpers (tests only)",
+        },
+    },
 }
 
 #[kunit_tests(rust_dma_reset)]
@@ -528,6 +591,7 @@ mod tests {
     #[test]
     fn parse_commands() {
         assert_eq!(Command::parse("stop"), Ok(Command::Stop));
+        assert_eq!(Command::parse("raw_flr\n"), Ok(Command::RawFlr));
         assert_eq!(
             Command::parse("start\n"),
             Ok(Command::Start(Params {
@@ -563,6 +627,8 @@ mod tests {
             "",
             "go",
             "stop now",
+            "raw_flr 1",
+            "raw_flr start",
             "start workers",
             "start workers=",
             "start workers=-1",

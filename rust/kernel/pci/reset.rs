@@ -82,6 +82,55 @@ impl Device {
         to_result(unsafe { bindings::pci_reset_bus(self.as_raw()) })
     }
 
+    /// Calls `f` with the function as a bound device, holding the device lock so that it stays
+    /// bound until `f` returns.
+    ///
+    /// For work on the function outside `probe` and `unbind` that needs the bound device, e.g.
+    /// from a driver's debugfs file. Never waits for the lock: fails with [`EAGAIN`] when it is
+    /// contended (the driver core holds it while it unbinds the driver, which may wait for that
+    /// very file operation to end) and with [`ENODEV`] when no driver is bound. `f` runs with
+    /// the device lock held, so it must not call [`Device::reset_function`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{io::Io, pci, prelude::*};
+    ///
+    /// fn command_register(pdev: &pci::Device) -> Result<u16> {
+    ///     pdev.try_with_bound(|pdev| pdev.config_space().try_read16(0x4))?
+    /// }
+    /// ```
+    pub fn try_with_bound<R>(&self, f: impl FnOnce(&Device<device::Bound>) -> R) -> Result<R> {
+        let pdev = self.as_raw();
+        // SAFETY: By the type invariant `pdev` is a valid `struct pci_dev`.
+        if unsafe { bindings::pci_dev_trylock(pdev) } == 0 {
+            return Err(EAGAIN);
+        }
+        // SAFETY: `pdev` is valid and its device lock, which protects `dev.driver`, is held.
+        let bound = unsafe { !(*pdev).dev.driver.is_null() };
+        let ret = if bound {
+            // SAFETY: `Device<Bound>` is a transparent wrapper of the same `struct pci_dev` as
+            // `Device`. A driver is bound and cannot be unbound before the device lock is
+            // released (unbinding takes it), which happens only after `f` has returned.
+            let bound = unsafe { &*core::ptr::from_ref(self).cast::<Device<device::Bound>>() };
+            Ok(f(bound))
+        } else {
+            Err(ENODEV)
+        };
+        // SAFETY: The lock was taken above.
+        unsafe { bindings::pci_dev_unlock(pdev) };
+        ret
+    }
+
+    /// Returns the offset of the function's PCI Express capability in its config space, or
+    /// [`None`] for a conventional PCI function.
+    pub fn pcie_cap(&self) -> Option<usize> {
+        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`; the PCI core
+        // sets `pcie_cap` when it scans the function and does not change it afterwards.
+        let cap = unsafe { (*self.as_raw()).pcie_cap };
+        (cap != 0).then_some(usize::from(cap))
+    }
+
     /// Returns whether the function supports ATS and the IOMMU may enable it.
     pub fn ats_supported(&self) -> bool {
         // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
@@ -145,6 +194,21 @@ impl Device {
 }
 
 impl Device<device::Bound> {
+    /// Saves the function's config space (`pci_save_state()`), to restore it with
+    /// [`Device::restore_state`] after a reset the driver performs itself.
+    pub fn save_state(&self) -> Result {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`, bound to a driver.
+        to_result(unsafe { bindings::pci_save_state(self.as_raw()) })
+    }
+
+    /// Restores the config space that [`Device::save_state`] saved (`pci_restore_state()`),
+    /// including the state of the function's capabilities (PCIe, ATS, MSI, ...). Does nothing
+    /// when no state was saved since the last restore.
+    pub fn restore_state(&self) {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`, bound to a driver.
+        unsafe { bindings::pci_restore_state(self.as_raw()) };
+    }
+
     /// Blocks the IOMMU for the function ahead of a reset the driver performs itself, e.g.
     /// through a device-specific register.
     ///

@@ -4,7 +4,8 @@
 # IOMMU reset tests driven by the Rust sample driver rust_dma_reset: its own
 # reset loop under DMA load, a multifunction group with a sibling under load,
 # its FLR-only and bus-reset methods, bad control input, start while
-# running, and unbind during a run.
+# running, unbind during a run, and its raw FLR negative control (loaded
+# with allow_raw_flr=1; refused without).
 #
 # Usage: reset_sample.sh BDF [SIBLING_BDF]
 #   (or IOMMU_RESET_BDF / IOMMU_RESET_SIBLING_BDF)
@@ -26,7 +27,7 @@ reset_require_function "$bdf"
 [ -d /sys/bus/pci/drivers/$DRV ] || reset_load_module $DRV 2>/dev/null ||
 	reset_skip "no $DRV module (CONFIG_SAMPLE_RUST_DMA_RESET)"
 
-ktap_set_plan 9
+ktap_set_plan 11
 
 # bind BDF: bind the sample to a function through driver_override.
 bind() {
@@ -79,7 +80,23 @@ else
 	ktap_test_fail "bad control input refused without side effects ($bad accepted)"
 fi
 
-# 3: the sample's reset loop under load.
+# 3: the raw FLR negative control is refused unless the module was loaded
+# with allow_raw_flr=1.
+if [ "$(stat "$bdf" raw_flr_allowed)" = 0 ]; then
+	before=$(cat "$DEBUGFS/$DRV-$bdf/stats")
+	msg=$(echo raw_flr 2>&1 > "$DEBUGFS/$DRV-$bdf/control")
+	after=$(cat "$DEBUGFS/$DRV-$bdf/stats")
+	case $msg in
+	*ermitted*) [ "$before" = "$after" ] &&
+		ktap_test_pass "raw_flr refused without allow_raw_flr=1" ||
+		ktap_test_fail "raw_flr refused without allow_raw_flr=1 (stats changed)" ;;
+	*) ktap_test_fail "raw_flr without allow_raw_flr=1: '$msg'" ;;
+	esac
+else
+	ktap_test_skip "raw_flr refused without allow_raw_flr=1 (module loaded with it)"
+fi
+
+# 4: the sample's reset loop under load.
 oracle_phase 10
 oracle_expect sample-reset-loop "$bdf" clean
 ok=1
@@ -100,7 +117,7 @@ else
 	ktap_test_fail "sample: $NR_RESETS resets under DMA load"
 fi
 
-# 4: a second start while a run is active is refused with EBUSY.
+# 5: a second start while a run is active is refused with EBUSY.
 ctl "$bdf" "start workers=1 resets=0"
 msg=$(echo "start workers=1 resets=1" 2>&1 > "$DEBUGFS/$DRV-$bdf/control")
 running=$(stat "$bdf" state)
@@ -111,7 +128,7 @@ case $msg in
 *) ktap_test_fail "start while running: '$msg'" ;;
 esac
 
-# 5: unbind during a run stops it cleanly; the device can be bound again.
+# 6: unbind during a run stops it cleanly; the device can be bound again.
 ctl "$bdf" "start workers=4 resets=100000 interval_ms=0"
 sleep 1
 unbind "$bdf"
@@ -122,7 +139,7 @@ else
 	ktap_test_fail "unbind during a run, then rebind"
 fi
 
-# 6: resets racing with binding and unbinding the sample.
+# 7: resets racing with binding and unbinding the sample.
 fail=0
 ( i=0; while [ $i -lt 20 ]; do echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null; i=$((i + 1)); done ) &
 pid=$!
@@ -136,7 +153,7 @@ wait $pid
 [ $fail -eq 0 ] && ktap_test_pass "resets racing with unbind/rebind" ||
 	ktap_test_fail "resets racing with unbind/rebind ($fail binds failed)"
 
-# 7: multifunction: reset one function while its sibling in the same group
+# 8: multifunction: reset one function while its sibling in the same group
 # keeps mapping and unmapping.
 if [ -n "$sib" ] && [ -e "$SYSFS_PCI/$sib" ] &&
 	bind "$sib"; then
@@ -161,7 +178,7 @@ else
 	ktap_test_skip "multifunction: no sibling function given"
 fi
 
-# 8: the sample's FLR-only and bus-reset methods under load. A bus reset
+# 9: the sample's FLR-only and bus-reset methods under load. A bus reset
 # resets every function of the slot or bus, the sibling included.
 oracle_phase 12
 oracle_expect sample-methods "$bdf" clean
@@ -189,13 +206,44 @@ else
 fi
 oracle_phase 13
 
-# 9: rmmod during a run.
+# 10: rmmod during a run.
 ctl "$bdf" "start workers=2 resets=100000 interval_ms=0"
 sleep 0.5
 if rmmod $DRV && [ ! -e "$SYSFS_PCI/$bdf/driver" ]; then
 	ktap_test_pass "rmmod during a run"
 else
 	ktap_test_fail "rmmod during a run"
+fi
+
+# 11: negative control: raw FLRs by the sample under its own DMA load,
+# bypassing the reset helpers. The host oracle must see invalidations reach
+# the function while it is in reset, or it is blind.
+if reset_load_module $DRV allow_raw_flr=1 2>/dev/null && bind "$bdf"; then
+	oracle_phase 14
+	oracle_expect sample-raw-flr "$bdf" violation
+	ctl "$bdf" "start workers=2 resets=0"
+	fail=0
+	i=0
+	while [ $i -lt 5 ]; do
+		ctl "$bdf" raw_flr || fail=$((fail + 1))
+		sleep 0.05
+		i=$((i + 1))
+	done
+	oracle_phase 15
+	ctl "$bdf" stop
+	raw=$(stat "$bdf" raw_flrs)
+	ops=$(stat "$bdf" map_ops)
+	ktap_print_msg "sample raw FLRs: $raw, failed $fail, load ops $ops"
+	if [ $fail -eq 0 ] && [ "$raw" = 5 ] && [ "${ops:-0}" -gt 0 ] &&
+		[ "$(cfg_read "$bdf" 0 2)" != 65535 ]; then
+		ktap_test_pass "sample raw_flr x5 (negative control) under DMA load"
+	else
+		ktap_test_fail "sample raw_flr x5 (negative control) under DMA load"
+	fi
+	unbind "$bdf"
+	rmmod $DRV
+else
+	ktap_test_fail "load $DRV with allow_raw_flr=1 and bind it"
 fi
 echo > "$SYSFS_PCI/$bdf/driver_override"
 ktap_finished
