@@ -8,17 +8,22 @@
 #   upstream  pristine base tree, C reset helpers (the baseline)
 #   ours      patched work tree, Rust reset helpers
 #   ours-c    patched work tree, C reset helpers (compile check)
+#   ours-kasan  ours with KASAN (the sample's unbind/rmmod tests)
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-variant=${1:?usage: build.sh upstream|ours|ours-c}
+variant=${1:?usage: build.sh upstream|ours|ours-c|ours-kasan}
 shift
 case $variant in
 upstream) srcv=upstream; frags=(kernel/configs/iommu-reset-qemu.config) ;;
 ours) srcv=ours; frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-rust.config) ;;
 ours-c) srcv=ours; frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-c.config) ;;
-*) die "unknown variant '$variant' (expected upstream, ours or ours-c)" ;;
+ours-kasan)
+	srcv=ours
+	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-rust.config
+		kernel/configs/iommu-reset-kasan.config) ;;
+*) die "unknown variant '$variant' (expected upstream, ours, ours-c or ours-kasan)" ;;
 esac
 src=$(variant_src "$srcv")
 [ -f "$src/Makefile" ] || die "no source tree at $src: run 'make prepare' first"
