@@ -39,10 +39,18 @@ ats="ats=on,iommu_platform=on,disable-legacy=on"
 baseline=
 [ "$variant" = upstream ] && baseline=iommu_reset.baseline=1
 
+# One host thread for all vCPUs: QEMU 7.2's multi-threaded TCG races a vCPU's
+# MMIO store against another vCPU's memory map change (an FLR unmapping and
+# remapping BARs), and crashes (NULL region in memory_region_dispatch_write)
+# or hangs after some hundreds to thousands of FLRs; fixed upstream in 8.1/8.2
+# ("softmmu: Use async_run_on_cpu in tcg_commit"). The guest still has two
+# CPUs, so resets and DMA load still run concurrently in it.
+accel=${QEMU_ACCEL:-tcg,thread=single}
+
 t0=$(date +%s)
 set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
-	-accel tcg -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
+	-accel "$accel" -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
 	-device "$iommu" \
 	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=2.0 \
 	-device "virtio-rng-pci,bus=rp1,addr=0.0,multifunction=on,$ats" \
