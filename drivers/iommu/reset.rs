@@ -29,7 +29,6 @@
 //! succeed it behaves like the C one in `drivers/iommu/iommu.c`, and it works on the same state
 //! through the safe abstractions of [`kernel::iommu::group`].
 
-use core::ops::ControlFlow;
 use kernel::{
     bindings,
     device,
@@ -75,24 +74,6 @@ fn injected_error(dev: &device::Device) -> Result {
     Ok(())
 }
 
-/// Returns whether `a` and `b` share a requester ID: a DMA alias of one is one of the other.
-fn share_rid(a: &pci::Device, b: &pci::Device) -> bool {
-    a.for_each_dma_alias(|alias| {
-        let shared = b.for_each_dma_alias(|other| {
-            if other == alias {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        if shared {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })
-}
-
 /// Returns the other devices of `group` that share a requester ID with `gdev`.
 ///
 /// The IOMMU knows a function only by its requester IDs: blocking one of them blocks every
@@ -105,7 +86,7 @@ fn rid_peers<'g>(
     group.devices().filter(move |&other| {
         other != gdev
             && match (pdev, <&pci::Device>::try_from(other.dev())) {
-                (Some(a), Ok(b)) => share_rid(a, b),
+                (Some(a), Ok(b)) => a.shares_requester_id(b),
                 _ => false,
             }
     })

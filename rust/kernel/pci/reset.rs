@@ -131,6 +131,28 @@ impl Device {
         (cap != 0).then_some(usize::from(cap))
     }
 
+    /// Returns whether the function shares a requester ID with `other`: one of its DMA aliases
+    /// (see [`Device::for_each_dma_alias`]) is also one of `other`'s.
+    ///
+    /// The IOMMU tells functions apart only by requester ID: functions that share one share
+    /// their translations and their invalidations.
+    pub fn shares_requester_id(&self, other: &Device) -> bool {
+        self.for_each_dma_alias(|rid| {
+            let shared = other.for_each_dma_alias(|other_rid| {
+                if other_rid == rid {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            if shared {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+    }
+
     /// Returns whether the function supports ATS and the IOMMU may enable it.
     pub fn ats_supported(&self) -> bool {
         // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
@@ -146,20 +168,13 @@ impl Device {
     ///
     /// ```
     /// use core::ops::ControlFlow;
-    /// use kernel::pci;
+    /// use kernel::{pci, prelude::*};
     ///
-    /// fn shares_requester_id(a: &pci::Device, b: &pci::Device) -> bool {
-    ///     a.for_each_dma_alias(|ra| {
-    ///         if b.for_each_dma_alias(|rb| if ra == rb {
-    ///             ControlFlow::Break(())
-    ///         } else {
-    ///             ControlFlow::Continue(())
-    ///         }) {
-    ///             ControlFlow::Break(())
-    ///         } else {
-    ///             ControlFlow::Continue(())
-    ///         }
-    ///     })
+    /// fn print_requester_ids(pdev: &pci::Device) {
+    ///     pdev.for_each_dma_alias(|rid| {
+    ///         dev_info!(pdev, "DMA as {:02x}:{:02x}.{}\n", rid >> 8, (rid >> 3) & 0x1f, rid & 7);
+    ///         ControlFlow::Continue(())
+    ///     });
     /// }
     /// ```
     pub fn for_each_dma_alias<F>(&self, mut f: F) -> bool
