@@ -35,7 +35,7 @@ res = {}
 for v in ('ours-c', 'ours'):
     d = {}
     try:
-        con = open('%s/runs/%s-legacy-bench/console.log' % (out, v), errors='replace').read()
+        con = open('%s/runs/%s-legacy-bench/tests.log' % (out, v), errors='replace').read()
     except OSError:
         con = ''
     for m in re.finditer(r'^# bench (\S+) (.*)$', con, re.M):

@@ -18,7 +18,7 @@ set -euo pipefail
 repo=$OUT_ROOT/export-git
 [ -d "$repo/.git" ] || die "no exported series: run 'make patches' first"
 for s in ours ours-c; do
-	[ -f "$BUILD_ROOT/$s/.config" ] || die "no $s configuration: run 'make build' first"
+	[ -f "$(obj_dir "$s")/.config" ] || die "no $s configuration: run 'make build' first"
 done
 base=$(variant_src upstream)
 src=$CACHE_DIR/src/bisect
@@ -65,7 +65,7 @@ for ((k = from; k <= n; k++)); do
 	for s in rust c; do
 		obj=$BUILD_ROOT/bisect-$s
 		mkdir -p "$obj"
-		cp "$BUILD_ROOT/${cfg[$s]}/.config" "$obj/.config"
+		cp "$(obj_dir "${cfg[$s]}")/.config" "$obj/.config"
 		log=$obj/build-$k.log
 		t1=$(date +%s)
 		# A long first build: show that it moves.

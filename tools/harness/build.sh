@@ -17,17 +17,23 @@ variant=${1:?usage: build.sh upstream|ours|ours-c|ours-kasan}
 shift
 case $variant in
 upstream) srcv=upstream; frags=(kernel/configs/iommu-reset-qemu.config) ;;
-ours) srcv=ours; frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-rust.config) ;;
-ours-c) srcv=ours; frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-c.config) ;;
+ours)
+	srcv=ours
+	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
+		kernel/configs/iommu-reset-rust.config) ;;
+ours-c)
+	srcv=ours
+	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
+		kernel/configs/iommu-reset-c.config) ;;
 ours-kasan)
 	srcv=ours
-	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-rust.config
-		kernel/configs/iommu-reset-kasan.config) ;;
+	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
+		kernel/configs/iommu-reset-rust.config kernel/configs/iommu-reset-kasan.config) ;;
 *) die "unknown variant '$variant' (expected upstream, ours, ours-c or ours-kasan)" ;;
 esac
 src=$(variant_src "$srcv")
 [ -f "$src/Makefile" ] || die "no source tree at $src: run 'make prepare' first"
-obj=$BUILD_ROOT/$variant
+obj=$(obj_dir "$variant")
 mkdir -p "$obj" "$CCACHE_DIR"
 setup_ccache
 log=$obj/build.log
@@ -35,10 +41,11 @@ log=$obj/build.log
 frag_paths=()
 for f in "${frags[@]}"; do frag_paths+=("$REPO_DIR/$f"); done
 
-# The variants with our Rust code are linted while they build: clippy-driver
-# compiles the Rust objects (CLIPPY=1), so its warnings land in the log.
+# "ours" is linted while it builds: clippy-driver compiles the Rust objects
+# (CLIPPY=1), and the warnings about this repository's Rust code are kept
+# per object for lint.sh (see below).
 clippy=()
-[ "$srcv" = ours ] && clippy=(CLIPPY=1)
+[ "$variant" = ours ] && clippy=(CLIPPY=1)
 
 kvmake() {
 	make -C "$src" O="$obj" "${clippy[@]}" \
@@ -99,5 +106,29 @@ fi
 if grep -qE '^(warning|error)|: warning:' "$log"; then
 	msg "build[$variant]: warnings:"
 	grep -E '^(warning|error)|: warning:' "$log" | head -20
+fi
+# Clippy's warnings about this repository's Rust files, per object that this
+# build compiled; an object it did not recompile keeps its last record.
+if [ "$variant" = ours ]; then
+	mkdir -p "$obj/.lint"
+	mapfile -t ours_rs < <(cd "$REPO_DIR" && find rust drivers samples -name '*.rs' | sort)
+	while read -r o prefix; do
+		grep -qE "^  (CLIPPY|RUSTC)( [A-Z]+)? $o\$" "$log" || continue
+		files=()
+		for f in "${ours_rs[@]}"; do
+			case $f in "$prefix"*) files+=("$f") ;; esac
+		done
+		# A diagnostic runs from its "warning:"/"error:" line to the next blank line.
+		awk -v files="${files[*]}" '
+			BEGIN { n = split(files, f, " ") }
+			/^(warning|error)(\[|:)/ { blk = $0; inb = 1; next }
+			inb && /^$/ { for (i = 1; i <= n; i++) if (index(blk, f[i])) { print blk "\n"; break }
+				inb = 0; next }
+			inb { blk = blk "\n" $0 }' "$log" > "$obj/.lint/${o//\//_}.txt"
+	done <<-EOF
+	rust/kernel.o rust/kernel/
+	drivers/iommu/reset.o drivers/iommu/
+	samples/rust/rust_dma_reset.o samples/rust/
+	EOF
 fi
 msg "build[$variant]: ok in $(( $(date +%s) - t0 ))s"

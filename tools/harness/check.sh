@@ -23,6 +23,15 @@ step() { # name command...: a setup step; failure ends the run
 }
 
 finish() {
+	# The tables first: a cell or a differential row without its evidence
+	# is a failure of the check.
+	local tables=$OUT_ROOT/results-tables.txt
+	if python3 "$HARNESS_DIR/results.py" --lint="$OUT_ROOT/lint.log" "$OUT_ROOT/runs" full legacy scalable \
+		> "$tables" 2>&1; then
+		ktap_result ok "results: every cell and every differential row has its evidence"
+	else
+		ktap_result fail "results: every cell and every differential row has its evidence"
+	fi
 	echo
 	ktap_summary
 	echo
@@ -30,7 +39,7 @@ finish() {
 	[ -f "$OUT_ROOT/oracle-summary.txt" ] &&
 		echo "(per-phase oracle tables: above, after each boot, and in $OUT_ROOT/oracle-summary.txt)"
 	echo
-	python3 "$HARNESS_DIR/results.py" --lint="$OUT_ROOT/lint.log" "$OUT_ROOT/runs" full legacy scalable
+	cat "$tables"
 	echo
 	[ "$KTAP_XFAIL" = 0 ] || echo "($KTAP_XFAIL of the passed are XFAIL: known gaps of upstream 7.3, shown by the oracle)"
 	echo "$((KTAP_PASS + KTAP_XFAIL)) passed, $KTAP_FAIL failed, $KTAP_SKIP skipped"
@@ -59,12 +68,12 @@ vm_test() {
 	else
 		ktap_result fail "$label: guest finished cleanly"
 	fi
-	[ -f "$run/console.log" ] && ktap_import "$label" "$run/console.log"
+	ktap_import "$label" "$run/tests.log"
 	[ -f "$run/console.log" ] && kunit_import "$label" "$run/console.log"
 	if [ "$mode" = legacy ]; then ats=(--require-ats-off); else ats=(--scalable); fi
 	[ "$variant" = upstream ] && ats+=(--baseline)
 	if [ -s "$run/trace.log" ]; then
-		python3 "$ORACLE" "$run/trace.log" --console "$run/console.log" \
+		python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" \
 			--label "$label" "${ats[@]}" > "$run/oracle.txt" 2>&1 || true
 		{ echo "oracle $label:"; grep -v '^ORACLE-JSON\|^PASS\|^FAIL' "$run/oracle.txt"; } |
 			tee -a "$OUT_ROOT/oracle-summary.txt"
@@ -104,14 +113,17 @@ done
 
 phase_begin "oracle unit tests"
 if python3 -m unittest discover -v -s "$REPO_DIR/tools/oracle" -p 'test_*.py' \
-	> "$OUT_ROOT/oracle-unittest.log" 2>&1; then :; fi
+	> "$OUT_ROOT/oracle-unittest.log" 2>&1 &&
+	python3 -m unittest discover -v -s "$HARNESS_DIR" -p 'test_*.py' \
+	>> "$OUT_ROOT/oracle-unittest.log" 2>&1; then :; fi
 while IFS= read -r line; do
 	case $line in
 	*" ... ok") ktap_result ok "oracle unit: ${line% ... ok}" ;;
 	*" ... FAIL"|*" ... ERROR") ktap_result fail "oracle unit: ${line% ... *}" ;;
 	esac
 done < "$OUT_ROOT/oracle-unittest.log"
-grep -q '^OK' "$OUT_ROOT/oracle-unittest.log" || ktap_result fail "oracle unit tests ran"
+[ "$(grep -c '^OK' "$OUT_ROOT/oracle-unittest.log")" = 2 ] ||
+	ktap_result fail "oracle and importer unit tests ran"
 phase_end
 
 phase_begin "lint"

@@ -47,8 +47,43 @@ if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGE
 		die "cargo install bindgen-cli $BINDGEN_VERSION failed (needs access to the Rust package registry)"
 fi
 
+# QEMU 10 from the backports suite of this Debian release: its TCG runs a
+# host thread per vCPU without 7.2's crash under FLRs, and its AMD-Vi model
+# translates DMA (pt=off). The suite is added for this one install through a
+# private apt configuration beside the machine's own sources.
+qemu_backports() {
+	local dir=$CACHE_DIR/apt-qemu uri keyring codename
+	read -r uri keyring < <(debian_archive) || true
+	[ -n "${uri:-}" ] || { msg "deps: no Debian archive in /etc/apt sources"; return 1; }
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[ "$codename-backports" = "$QEMU_SUITE" ] ||
+		{ msg "deps: $QEMU_SUITE is not the backports suite of this release ($codename)"; return 1; }
+	mkdir -p "$dir"/{lists/partial,cache/archives/partial}
+	printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$uri" "$QEMU_SUITE" > "$dir/backports.list"
+	local opts=(-o "Dir::Etc::sourcelist=$dir/backports.list"
+		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache"
+		-o APT::Get::List-Cleanup=0)
+	msg "deps: installing qemu-system-x86=$QEMU_PKG_VERSION from $QEMU_SUITE"
+	$SUDO apt-get "${opts[@]}" -qq update > "$dir/update.log" 2>&1 ||
+		{ tail -5 "$dir/update.log"; return 1; }
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" install -y -qq -t "$QEMU_SUITE" \
+		--no-install-recommends "qemu-system-x86=$QEMU_PKG_VERSION" \
+		"qemu-system-common=$QEMU_PKG_VERSION" "qemu-system-data=$QEMU_PKG_VERSION" \
+		> "$dir/install.log" 2>&1 || { tail -5 "$dir/install.log"; return 1; }
+}
+
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+qv=$(qemu_version)
+if ! ver_ge "${qv:-0}" 10.0 && [ "${QEMU_BACKPORTS:-1}" = 1 ]; then
+	qemu_backports ||
+		msg "deps: warning: QEMU 10 could not be installed from $QEMU_SUITE; using QEMU $qv:" \
+			"one TCG thread for all vCPUs (its multi-threaded TCG crashes under FLRs)" \
+			"and no AMD-Vi cell (its amd-iommu cannot turn translation on)." \
+			"QEMU_BACKPORTS=0 skips this attempt."
+fi
+
 # Version checks: one clear line per problem.
-ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 check() { # name have want hint
 	ver_ge "$2" "$3" || die "$1 $2 is too old (need >= $3): $4"
 }

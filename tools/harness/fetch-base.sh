@@ -19,34 +19,9 @@ stamp=$PRISTINE_DIR/.unpacked-$BASE_VERSION
 [ -f "$stamp" ] && exit 0
 
 apt_root=$CACHE_DIR/apt
-mkdir -p "$apt_root"/{lists/partial,cache/archives/partial,etc/preferences.d}
-: > "$apt_root/etc/sources.list"
-
-# Read the Debian archive URI (and its keyring) from the machine's own sources.
-uri= keyring=
-for f in /etc/apt/sources.list.d/*.sources; do
-	[ -f "$f" ] || continue
-	u=$(awk '/^URIs:/{print $2; exit}' "$f")
-	case $u in */debian) uri=$u; keyring=$(awk '/^Signed-By:/{print $2; exit}' "$f"); break ;; esac
-done
-if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-	uri=$(awk '$1=="deb" && $2 !~ /^\[/ && $2 ~ /\/debian\/?$/ {print $2; exit}' /etc/apt/sources.list)
-fi
-[ -n "$uri" ] || die "no Debian archive found in /etc/apt sources; fetch $BASE_PKG yourself or use KDIR=/path/to/linux"
-keyring=${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}
-
-cat > "$apt_root/etc/sources.list" <<EOS
-deb [signed-by=$keyring] $uri $BASE_SUITE main
-EOS
-
-apt_opts=(
-	-o Dir::Etc::sourcelist="$apt_root/etc/sources.list"
-	-o Dir::Etc::sourceparts=-
-	-o Dir::Etc::preferencesparts="$apt_root/etc/preferences.d"
-	-o Dir::State::Lists="$apt_root/lists"
-	-o Dir::Cache="$apt_root/cache"
-	-o APT::Get::List-Cleanup=0
-)
+mapfile -t apt_opts < <(private_apt "$apt_root" "$BASE_SUITE")
+[ ${#apt_opts[@]} -gt 0 ] ||
+	die "no Debian archive found in /etc/apt sources; fetch $BASE_PKG yourself or use KDIR=/path/to/linux"
 
 msg "base: fetching $BASE_PKG=$BASE_VERSION from $BASE_SUITE"
 if ! apt-get "${apt_opts[@]}" -qq update 2>"$apt_root/update.log" ||

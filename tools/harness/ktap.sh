@@ -16,24 +16,14 @@ ktap_result() {
 	printf '%s\n' "${KTAP_RESULTS[-1]}"
 }
 
-# ktap_import PREFIX FILE: count the test results of a guest KTAP log as
-# host results (subtest lines are indented by the kernel and ignored).
+# ktap_import PREFIX FILE: the results of the guest's test channel (its own
+# serial port) as host results; lost or garbled output fails (see
+# ktap_import.py).
 ktap_import() {
-	local prefix=$1 file=$2 line desc
-	while IFS= read -r line; do
-		line=${line%$'\r'}
-		case $line in
-		"ok "[0-9]*|"not ok "[0-9]*) ;;
-		"1..0 # SKIP"*) ktap_result skip "$prefix: ${line#1..0 # SKIP }"; continue ;;
-		*) continue ;;
-		esac
-		desc=$(printf '%s\n' "$line" | sed -E 's/^(not )?ok [0-9]+ //')
-		case $line in
-		*"# SKIP"*) ktap_result skip "$prefix: ${desc%% # SKIP*}" ;;
-		"ok "*) ktap_result ok "$prefix: $desc" ;;
-		*) ktap_result fail "$prefix: $desc" ;;
-		esac
-	done < "$file"
+	local st desc
+	while IFS=$'\t' read -r st desc; do
+		ktap_result "$st" "$desc"
+	done < <(python3 "$HARNESS_DIR/ktap_import.py" "$2" "$1")
 }
 
 # kunit_import PREFIX FILE: KUnit results from a serial log: every top-level

@@ -21,6 +21,9 @@ BINDGEN_VERSION=0.72.1
 BINDGEN=$CACHE_DIR/tools/bin/bindgen
 export LIBCLANG_PATH=/usr/lib/llvm${LLVM_SUFFIX}/lib
 export CCACHE_DIR=$CACHE_DIR/ccache
+# Objects of the pristine and the patched tree share the cache: the O= dirs
+# differ (see obj_dir), the compile commands do not.
+export CCACHE_NOHASHDIR=1
 
 PRISTINE_DIR=$CACHE_DIR/base/linux
 WORK_DIR=$CACHE_DIR/src/ours
@@ -28,6 +31,11 @@ BUILD_ROOT=$CACHE_DIR/build
 OUT_ROOT=$CACHE_DIR/out
 
 JOBS=${JOBS:-$(($(nproc) + 1))}
+
+# QEMU: 10.0 from Debian 12's backports suite (a thread per vCPU, AMD-Vi
+# with translation); the distribution's 7.2 is the fallback.
+QEMU_PKG_VERSION=${QEMU_PKG_VERSION:-1:10.0.2+ds-2+deb13u1~bpo12+1}
+QEMU_SUITE=${QEMU_SUITE:-bookworm-backports}
 
 msg() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -59,6 +67,23 @@ variant_src() {
 	esac
 }
 
+# obj_dir VARIANT: the O= directory of a kernel variant. It sits directly in
+# its source tree, so that kbuild uses relative paths (srctree is ..) and the
+# compiler sees the same command line for the pristine and the patched tree:
+# ccache then serves every C object that the patches do not change from one
+# build to the other. A KDIR= tree is built outside it (nothing is written
+# into the user's tree). VARIANT-ext and the other helper builds live in
+# $BUILD_ROOT.
+obj_dir() {
+	case $1 in
+	upstream)
+		if [ -n "${KDIR:-}" ]; then printf '%s\n' "$BUILD_ROOT/upstream"
+		else printf '%s\n' "$PRISTINE_DIR/.build-upstream"; fi ;;
+	ours | ours-c | ours-kasan) printf '%s\n' "$WORK_DIR/.build-$1" ;;
+	*) printf '%s\n' "$BUILD_ROOT/$1" ;;
+	esac
+}
+
 # A compiler wrapper, so that ccache never appears as a separate word (rustc
 # takes $(HOSTCC) as its linker).
 CCACHE_CC=$CACHE_DIR/tools/bin/ccache-clang
@@ -75,8 +100,57 @@ kmake() {
 	shift
 	case $variant in upstream) src=$(variant_src upstream) ;; *) src=$WORK_DIR ;; esac
 	setup_ccache
-	make -C "$src" O="$BUILD_ROOT/$variant" \
+	make -C "$src" O="$(obj_dir "$variant")" \
 		LLVM=$LLVM_SUFFIX RUSTC=$RUSTC RUSTDOC=$RUSTDOC \
 		RUSTFMT=$RUSTFMT CLIPPY_DRIVER=$CLIPPY_DRIVER BINDGEN=$BINDGEN \
 		CC="$CCACHE_CC" -j"$JOBS" "$@"
 }
+
+# debian_archive: "URI KEYRING" of the Debian archive in this machine's own
+# apt sources (deb822 or one-line format), or nothing.
+debian_archive() {
+	local f u k=
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		u=$(awk '/^URIs:/{print $2; exit}' "$f")
+		case $u in
+		*/debian | */debian/)
+			k=$(awk '/^Signed-By:/{print $2; exit}' "$f")
+			printf '%s %s\n' "$u" "${k:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+			return 0 ;;
+		esac
+	done
+	[ -f /etc/apt/sources.list ] || return 0
+	u=$(awk '$1=="deb" && $2 !~ /^\[/ && $2 ~ /\/debian\/?$/ {print $2; exit}' /etc/apt/sources.list)
+	[ -z "$u" ] || printf '%s %s\n' "$u" /usr/share/keyrings/debian-archive-keyring.gpg
+}
+
+# private_apt DIR SUITE...: write a private apt configuration under DIR whose
+# only sources are SUITE... of the machine's own Debian archive, and print
+# the apt-get options that select it (one per line). The machine's apt
+# configuration is not changed.
+private_apt() {
+	local dir=$1 uri keyring s
+	shift
+	read -r uri keyring < <(debian_archive) || true
+	[ -n "${uri:-}" ] || return 1
+	mkdir -p "$dir"/{lists/partial,cache/archives/partial,etc/preferences.d}
+	: > "$dir/etc/sources.list"
+	for s in "$@"; do
+		printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$uri" "$s" >> "$dir/etc/sources.list"
+	done
+	printf '%s\n' -o "Dir::Etc::sourcelist=$dir/etc/sources.list" \
+		-o Dir::Etc::sourceparts=- \
+		-o "Dir::Etc::preferencesparts=$dir/etc/preferences.d" \
+		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" \
+		-o APT::Get::List-Cleanup=0
+}
+
+# qemu_version: "MAJOR.MINOR" of the installed qemu-system-x86_64.
+qemu_version() {
+	qemu-system-x86_64 --version 2>/dev/null |
+		sed -n 's/.*version \([0-9]*\.[0-9]*\).*/\1/p' | head -n1
+}
+
+# ver_ge HAVE WANT: true when version HAVE >= WANT.
+ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }

@@ -10,7 +10,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ -f "$BUILD_ROOT/ours/vmlinux" ] || die "ours is not built: run 'make build'"
+[ -f "$(obj_dir ours)/vmlinux" ] || die "ours is not built: run 'make build'"
 dir=$REPO_DIR/tools/testing/selftests/iommu/reset/rust_misuse
 for case_dir in "$dir"/*/; do
 	name=$(basename "$case_dir")

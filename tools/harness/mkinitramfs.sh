@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: mkinitramfs.sh VARIANT}
-obj=$BUILD_ROOT/$variant
+obj=$(obj_dir "$variant")
 [ -f "$obj/arch/x86/boot/bzImage" ] || die "variant $variant is not built: run 'make build'"
 stage=$OUT_ROOT/initramfs-$variant
 out=$OUT_ROOT/initramfs-$variant.cpio.gz
@@ -24,7 +24,7 @@ cp "$HARNESS_DIR"/guest/plans/* "$stage/plans/"
 # Modules: in-tree ones of the variant, then ours built externally.
 kmake "$variant" -s INSTALL_MOD_PATH="$stage" INSTALL_MOD_STRIP=1 \
 	DEPMOD=/bin/true modules_install >/dev/null
-kmake "$variant" -s M="$REPO_DIR" MO="$BUILD_ROOT/$variant-ext" \
+kmake "$variant" -s M="$REPO_DIR" MO="$(obj_dir "$variant-ext")" \
 	INSTALL_MOD_PATH="$stage" INSTALL_MOD_STRIP=1 DEPMOD=/bin/true \
 	modules_install >/dev/null
 krel=$(cat "$obj/include/config/kernel.release")

@@ -9,8 +9,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: modules.sh VARIANT}
-[ -f "$BUILD_ROOT/$variant/vmlinux" ] || die "variant $variant is not built: run 'make build'"
-mo=$BUILD_ROOT/$variant-ext
+[ -f "$(obj_dir "$variant")/vmlinux" ] || die "variant $variant is not built: run 'make build'"
+mo=$(obj_dir "$variant-ext")
 mkdir -p "$mo"
 log=$mo/build.log
 if ! kmake "$variant" M="$REPO_DIR" MO="$mo" modules >"$log" 2>&1; then

@@ -43,7 +43,7 @@ mkdir -p "$WORK_DIR"
 if [ "$(cat "$WORK_DIR/.ours-state" 2>/dev/null)" != "$state" ]; then
 	msg "prepare: syncing work tree from $base"
 	rm -f "$WORK_DIR/.ours-state"
-	rsync -a --delete --exclude=/.ours-state "$base/" "$WORK_DIR/"
+	rsync -a --delete --exclude=/.ours-state --exclude='/.build-*' "$base/" "$WORK_DIR/"
 	# Changes of later patches to overlay files are in the overlay already.
 	overlay_files > "$WORK_DIR/.ours-overlay"
 	for p in "${patches[@]}"; do

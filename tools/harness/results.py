@@ -3,7 +3,9 @@
 """Summarise the oracle results of VM runs as one table, C vs Rust.
 
 Usage: results.py RUNS_DIR PLAN MODE [MODE...] [--variants v1,v2,...]
-Reads RUNS_DIR/<variant>-<mode>-<plan>/{oracle.txt,console.log}.
+Reads RUNS_DIR/<variant>-<mode>-<plan>/{oracle.txt,tests.log} (tests.log is
+the guest's test channel). Exits 1 when a cell has no result, or when a row
+of the differential table is missing or not shown: missing evidence fails.
 """
 
 import json
@@ -12,13 +14,25 @@ import sys
 
 HELPERS = {'upstream': 'C (7.3)', 'ours-c': 'C (patched)', 'ours': 'Rust'}
 
+# Every row of the differential table that plan "full" must produce, in every
+# IOMMU mode: (known gap of 7.3, test). A row whose verdict did not arrive
+# from a cell fails the check.
+EXPECTED_GAPS = [
+    ('bus-reset-unhooked', 'reset-subordinate'),
+    ('probe-blocks', 'reset-method-probe'),
+    ('unquarantined', 'failed-reset'),
+    ('alias-blocking', 'alias-block'),
+    ('alias-blocking', 'alias-unblock'),
+    ('removal-fence', 'removal-unfences'),
+]
+
 
 def load(run_dir):
     """(oracle JSON, console text) of one run, or None."""
     try:
         with open(run_dir + '/oracle.txt') as f:
             js = next(l for l in f if l.startswith('ORACLE-JSON'))
-        with open(run_dir + '/console.log', errors='replace') as f:
+        with open(run_dir + '/tests.log', errors='replace') as f:
             con = f.read()
     except (OSError, StopIteration):
         return None
@@ -67,14 +81,27 @@ def main(argv):
     hdr = ('variant', 'helpers', 'IOMMU', 'resets', 'load ops', 'inv in windows',
            'ATS off', 'neg.ctl resets', 'neg.ctl inv', 'sample ms med/p99', 'oracle')
     rows = [hdr]
+    bad = []
     for mode in modes:
         for v in variants:
             rows.append(row(v, mode, '%s/%s-%s-%s' % (runs, v, mode, plan)))
+            if rows[-1][-1] != 'PASS':
+                bad.append('oracle table: %s/%s: %s' % (v, mode, rows[-1][-1]))
     print('Oracle results, plan %s (QEMU TCG; "inv in windows" must be 0, '
           '"neg.ctl inv" >= 1)' % plan)
     table(rows)
-    gaps(runs, plan, modes, variants, lint)
-    return 0
+    if plan == 'full' and 'upstream' in variants:
+        grows, gbad = gap_table(runs, plan, modes, variants)
+        bad += gbad
+        misuse = misuse_row(lint) if lint else None
+        if misuse:
+            grows.append(misuse)
+        print()
+        print('Beyond upstream: each row must fail on upstream and pass on ours')
+        table(grows)
+    for b in bad:
+        print('MISSING EVIDENCE: ' + b if 'MISSING' in b or 'no result' in b else 'FAILED: ' + b)
+    return 1 if bad else 0
 
 
 def table(rows):
@@ -104,10 +131,19 @@ def misuse_row(lint):
             'PASS' if ok else 'FAIL', 'compile time, ours only')
 
 
-def gaps(runs, plan, modes, variants, lint=None):
-    """The differential table: each known gap of 7.3, upstream vs ours."""
+def gap_table(runs, plan, modes, variants, expected=None):
+    """The differential table: each known gap of 7.3, upstream vs ours.
+
+    Returns (rows, problems): every expected (gap, test) row in every mode,
+    and one problem per row that is missing from a cell or not shown.
+    """
+    expected = EXPECTED_GAPS if expected is None else expected
     status = {}
     order = []
+    for mode in modes:
+        for gap, name in expected:
+            order.append((gap, name, mode))
+            status[(gap, name, mode)] = {}
     for mode in modes:
         for v in variants:
             got = load('%s/%s-%s-%s' % (runs, v, mode, plan))
@@ -124,21 +160,26 @@ def gaps(runs, plan, modes, variants, lint=None):
                 st = verdict.get('status', 'ok' if verdict['ok'] else 'fail')
                 status[key][v] = {'ok': 'PASS', 'fail': 'FAIL', 'xfail': 'FAIL (XFAIL)',
                                   'skip': 'n/a'}[st]
-    if not order:
-        return
     rows = [('gap of 7.3', 'test', 'IOMMU', 'upstream', 'ours', 'differential')]
+    problems = []
     for key in order:
         up = status[key].get('upstream', '-')
         ours = status[key].get('ours', '-')
-        shown = up.startswith('FAIL') and ours == 'PASS'
-        rows.append(key + (up, ours, 'shown' if shown else
-                           ('not observable' if 'n/a' in (up, ours) else 'NOT shown')))
-    misuse = misuse_row(lint) if lint else None
-    if misuse:
-        rows.append(misuse)
-    print()
-    print('Beyond upstream: each row must fail on upstream and pass on ours')
-    table(rows)
+        if '-' in (up, ours):
+            verdict = 'MISSING'
+            problems.append('differential row %s/%s/%s: no verdict from %s (MISSING)'
+                            % (key + (' and '.join(v for v, s in (('upstream', up), ('ours', ours))
+                                                   if s == '-'),)))
+        elif up.startswith('FAIL') and ours == 'PASS':
+            verdict = 'shown'
+        elif 'n/a' in (up, ours):
+            verdict = 'not observable'
+        else:
+            verdict = 'NOT shown'
+            problems.append('differential row %s/%s/%s: upstream %s, ours %s (NOT shown)'
+                            % (key + (up, ours)))
+        rows.append(key + (up, ours, verdict))
+    return rows, problems
 
 
 if __name__ == '__main__':

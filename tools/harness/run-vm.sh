@@ -5,7 +5,11 @@
 #
 # Boot a built variant under QEMU (TCG) with an emulated Intel IOMMU that
 # supports device-IOTLBs, run the test plan inside, and keep the serial log
-# and QEMU's own trace (the oracle's input) in $OUT_ROOT/runs/<name>/.
+# and QEMU's own trace (the oracle's input) in $OUT_ROOT/runs/<name>/:
+#   console.log  the kernel log (first serial port, the console)
+#   tests.log    the guest's test channel (second serial port): KTAP, oracle
+#                markers and verdicts, never cut by a kernel message
+#   trace.log    QEMU's trace
 #
 # Topology:
 #   rp1 (00:02.0) -> 01:00.0 + 01:00.1  two-function ATS slot, one group
@@ -19,7 +23,7 @@ variant=${1:?usage: run-vm.sh VARIANT PLAN [legacy|scalable]}
 plan=${2:?usage: run-vm.sh VARIANT PLAN [legacy|scalable]}
 mode=${3:-legacy}
 [ -x "$HARNESS_DIR/guest/plans/$plan" ] || die "unknown plan '$plan' (see tools/harness/guest/plans/)"
-kernel=$BUILD_ROOT/$variant/arch/x86/boot/bzImage
+kernel=$(obj_dir "$variant")/arch/x86/boot/bzImage
 initrd=$OUT_ROOT/initramfs-$variant.cpio.gz
 [ -f "$kernel" ] || die "no kernel for $variant: run 'make build'"
 [ -f "$initrd" ] || die "no initramfs for $variant: run 'make initramfs'"
@@ -60,7 +64,8 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 intel_iommu=on iommu.strict=1 panic=-1 plan=$plan $baseline ${VM_APPEND:-}" \
 	-msg timestamp=on -trace vtd_inv_desc -trace pci_cfg_write -D "$run/trace.log" \
-	-serial "file:$run/console.log" -monitor none -display none \
+	-serial "file:$run/console.log" -serial "file:$run/tests.log" \
+	-monitor none -display none \
 	</dev/null >"$run/qemu.log" 2>&1 &
 qpid=$!
 trap 'kill $qpid 2>/dev/null' INT TERM
@@ -70,7 +75,7 @@ while kill -0 $qpid 2>/dev/null; do
 		sleep 1
 		kill -0 $qpid 2>/dev/null || break 2
 	done
-	last=$(grep -aE '^(ok|not ok) ' "$run/console.log" 2>/dev/null | tail -n1 | cut -c1-70)
+	last=$(grep -aE '^(# )*(ok|not ok) ' "$run/tests.log" 2>/dev/null | tail -n1 | cut -c1-70)
 	printf 'vm[%s/%s/%s]: %4ds %s\n' "$variant" "$mode" "$plan" $(( $(date +%s) - t0 )) "$last"
 	# QEMU's VT-d model has been seen to stop completing queued invalidations
 	# under TCG: the guest then spins in qi_submit_sync() until RCU reports a
@@ -88,7 +93,7 @@ set -e
 secs=$(( $(date +%s) - t0 ))
 echo "$secs" > "$run/seconds"
 
-grc=$(sed -n 's/.*=== guest: done rc=\([0-9]*\).*/\1/p' "$run/console.log" | tail -n1)
+grc=$(sed -n 's/^=== guest: done rc=\([0-9]*\)$/\1/p' "$run/tests.log" | tail -n1)
 if [ "${hung:-0}" = 1 ]; then
 	msg "vm[$variant/$mode/$plan]: QEMU stopped completing VT-d invalidations (guest stuck in qi_submit_sync) after ${secs}s"
 	exit 75
@@ -99,7 +104,7 @@ if [ $qrc = 124 ] || [ $qrc = 137 ]; then
 	exit 1
 fi
 if [ -z "$grc" ]; then
-	msg "vm[$variant/$mode/$plan]: guest did not finish (qemu rc=$qrc; log: $run/console.log)"
+	msg "vm[$variant/$mode/$plan]: guest did not finish (qemu rc=$qrc; logs: $run/console.log, $run/tests.log)"
 	grep -E 'Kernel panic|BUG:|Oops' "$run/console.log" | head -5 || tail -5 "$run/console.log"
 	exit 1
 fi

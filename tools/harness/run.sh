@@ -33,7 +33,7 @@ for v in $VARIANTS; do
 	phase_begin "vm $v/$MODE/$PLAN"
 	"$HARNESS_DIR/run-vm.sh" $v "$PLAN" "$MODE" || rc=1
 	run=$OUT_ROOT/runs/$v-$MODE-$PLAN
-	python3 "$ORACLE" "$run/trace.log" --console "$run/console.log" --label "$v" \
+	python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" --label "$v" \
 		> "$run/oracle.txt" 2>&1 || rc=1
 	phase_end
 done

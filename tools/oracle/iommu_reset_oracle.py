@@ -26,7 +26,7 @@ windows: each one is an invalidation that a real function under reset may
 drop (VT-d "Invalidation Time-out Error").
 
 Where the registers sit comes from "# oracle-dev" lines in the guest's
-serial log (printed by the selftests), test phases from writes of the phase
+test channel (its second serial port) (printed by the selftests), test phases from writes of the phase
 number to the Interrupt Line register (0x3c) of the host bridge 00:00.0, and
 what each phase must show from "# oracle-expect" lines.
 """
@@ -315,9 +315,10 @@ def format_table(rows):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('trace', help="QEMU trace log (-D file)")
-    ap.add_argument('--console', help='guest serial log with # oracle-dev/expect lines')
+    ap.add_argument('--guest-log', '--console', dest='console',
+                    help="the guest's test channel, with # oracle-dev/expect lines")
     ap.add_argument('--dev', action='append', default=[],
-                    help='BDF,exp=OFF,pm=OFF,ats=OFF,bridge=BDF (adds to --console)')
+                    help='BDF,exp=OFF,pm=OFF,ats=OFF,bridge=BDF (adds to --guest-log)')
     ap.add_argument('--window-ms', type=int, default=100,
                     help='no-answer window after FLR / SBR (default 100, the PCIe minimum)')
     ap.add_argument('--clock-tolerance', type=float, default=5.0,
@@ -349,7 +350,7 @@ def main(argv=None):
         except ValueError:
             ap.error('bad --dev %r: offsets are hex numbers' % spec)
     if not devs:
-        ap.error('no device description: pass --console LOG or --dev')
+        ap.error('no device description: pass --guest-log LOG or --dev')
 
     try:
         with open(args.trace, errors='replace') as f:

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Import the guest's KTAP (its test channel) as host test results.
+
+Usage: ktap_import.py LOG PREFIX
+
+LOG is the guest's test channel (a serial port of its own; the kernel log
+goes to another one), holding the KTAP of the selftests, run directly or
+through kselftest's run_kselftest.sh, whose runner nests each test's output
+behind "# ". Prints one "STATUS<TAB>DESCRIPTION" line per result, STATUS
+being ok, fail, skip or xfail:
+
+  - every test case of every (nested) KTAP document;
+  - a failure for every document whose plan ("1..N") does not match the
+    results that arrived (lost or garbled output), for a document without
+    a plan, and for a log without any KTAP at all.
+
+Missing evidence is a failure, never a silent pass.
+"""
+
+import re
+import sys
+
+RESULT_RE = re.compile(r'^(not ok|ok) (\d+)(?: (.*))?$')
+PLAN_RE = re.compile(r'^1\.\.(\d+)(?:\s*#\s*SKIP\s*(.*))?$')
+HDR_RE = re.compile(r'^selftests: (\S+): (\S+)$')
+
+
+def depth_of(line):
+    """(nesting depth, line without the runner's "# " prefixes)."""
+    depth = 0
+    while line.startswith('# '):
+        line = line[2:]
+        depth += 1
+    return depth, line
+
+
+class Doc:
+    """One KTAP document: a "TAP version" header and what follows it."""
+
+    def __init__(self, depth, name):
+        self.depth = depth
+        self.name = name
+        self.plan = None
+        self.skip_all = None
+        self.results = 0
+
+
+def status_of(res, rest):
+    if '# SKIP' in rest:
+        return 'skip'
+    if '# XFAIL' in rest:
+        return 'xfail'
+    return 'ok' if res == 'ok' else 'fail'
+
+
+def parse(lines, prefix):
+    """The (status, description) list of one guest log."""
+    out = []
+    docs = []      # open documents, outermost first
+    closed = []
+    header = None  # name from the runner's "# selftests: DIR: TEST" line
+
+    def close_to(depth):
+        while docs and docs[-1].depth >= depth:
+            closed.append(docs.pop())
+
+    for raw in lines:
+        line = raw.rstrip('\r\n').rstrip('\r')
+        depth, body = depth_of(line)
+        if body.startswith('TAP version'):
+            close_to(depth)
+            name = header if header and depth > 0 else 'document %d' % (len(closed) + len(docs) + 1)
+            docs.append(Doc(depth, name))
+            continue
+        m = HDR_RE.match(body)
+        if m and depth == 1:
+            header = m.group(2)
+            continue
+        m = PLAN_RE.match(body)
+        if m and docs and docs[-1].depth == depth:
+            docs[-1].plan = int(m.group(1))
+            if m.group(2) is not None:
+                docs[-1].skip_all = m.group(2).strip() or 'skipped'
+            continue
+        m = RESULT_RE.match(body)
+        if not m:
+            continue
+        # A result closes the documents nested below it (the runner prints
+        # the test's output, then its result).
+        close_to(depth + 1)
+        if not docs or docs[-1].depth != depth:
+            # A result outside any document: count it, but it has no plan.
+            docs.append(Doc(depth, 'results without a KTAP header'))
+        doc = docs[-1]
+        doc.results += 1
+        desc = (m.group(3) or '').strip()
+        text = re.sub(r'\s*#\s*(SKIP|XFAIL).*$', '', desc)
+        if depth > 0 and doc.name:
+            text = '%s: %s' % (doc.name, text)
+        out.append((status_of(m.group(1), desc), '%s: %s' % (prefix, text)))
+    close_to(0)
+
+    if not closed:
+        out.append(('fail', '%s: guest test channel holds no KTAP' % prefix))
+    for doc in closed:
+        if doc.skip_all is not None:
+            out.append(('skip', '%s: %s: %s' % (prefix, doc.name, doc.skip_all)))
+        elif doc.plan is None:
+            out.append(('fail', '%s: %s: no KTAP plan (output lost?), %d results'
+                        % (prefix, doc.name, doc.results)))
+        elif doc.plan != doc.results:
+            out.append(('fail', '%s: %s: %d results of %d planned (output lost or garbled)'
+                        % (prefix, doc.name, doc.results, doc.plan)))
+    return out
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write(__doc__)
+        return 2
+    try:
+        with open(argv[0], errors='replace') as f:
+            lines = f.readlines()
+    except OSError as e:
+        print('fail\t%s: guest test channel missing (%s)' % (argv[1], e.strerror))
+        return 0
+    for status, desc in parse(lines, argv[1]):
+        print('%s\t%s' % (status, desc))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of the guest KTAP importer and the results tables."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import ktap_import  # noqa: E402
+import results  # noqa: E402
+
+RUNNER_LOG = """\
+TAP version 13
+1..2
+# timeout set to 900
+# selftests: iommu/reset: reset_smoke.sh
+# TAP version 13
+# 1..2
+# # oracle-dev bdf=0000:02:00.0 exp=0x84 pm=0x7c ats=0x100 bridge=0000:00:03.0
+# ok 1 flr under load
+# ok 2 raw flr control # SKIP no module
+ok 1 selftests: iommu/reset: reset_smoke.sh
+# timeout set to 900
+# selftests: iommu/reset: reset_gaps.sh
+# TAP version 13
+# 1..1
+# ok 1 reset-method-probe on 0000:02:00.0 # XFAIL known gap
+ok 2 selftests: iommu/reset: reset_gaps.sh
+"""
+
+
+def imported(text):
+    return ktap_import.parse(text.splitlines(True), 'cell')
+
+
+class KtapImport(unittest.TestCase):
+    def test_runner_nesting(self):
+        got = imported(RUNNER_LOG)
+        self.assertIn(('ok', 'cell: reset_smoke.sh: flr under load'), got)
+        self.assertIn(('skip', 'cell: reset_smoke.sh: raw flr control'), got)
+        self.assertIn(('xfail', 'cell: reset_gaps.sh: reset-method-probe on 0000:02:00.0'), got)
+        self.assertIn(('ok', 'cell: selftests: iommu/reset: reset_smoke.sh'), got)
+        self.assertFalse([g for g in got if g[0] == 'fail'], got)
+
+    def test_direct_run(self):
+        got = imported('TAP version 13\n1..2\nok 1 a\nnot ok 2 b\n')
+        self.assertEqual(got, [('ok', 'cell: a'), ('fail', 'cell: b')])
+
+    def test_lost_result_fails(self):
+        # The third line of a plan of three never arrived.
+        got = imported('TAP version 13\n1..3\nok 1 a\nok 2 b\n')
+        self.assertIn(('fail', 'cell: document 1: 2 results of 3 planned '
+                       '(output lost or garbled)'), got)
+
+    def test_garbled_nested_result_fails(self):
+        # A kernel message cut into a nested result line: the line no longer
+        # parses, so the nested document is one result short.
+        log = RUNNER_LOG.replace('# ok 1 flr under load',
+                                 '# o[  134.02] pci 0000:01:00.0: removed while blocked')
+        got = imported(log)
+        self.assertIn(('fail', 'cell: reset_smoke.sh: 1 results of 2 planned '
+                       '(output lost or garbled)'), got)
+
+    def test_truncated_log_fails(self):
+        got = imported(RUNNER_LOG.split('# selftests: iommu/reset: reset_gaps.sh')[0])
+        self.assertIn(('fail', 'cell: document 1: 1 results of 2 planned '
+                       '(output lost or garbled)'), got)
+
+    def test_empty_log_fails(self):
+        self.assertEqual(imported(''), [('fail', 'cell: guest test channel holds no KTAP')])
+
+    def test_skip_all(self):
+        got = imported('TAP version 13\n1..0 # SKIP no device\n')
+        self.assertEqual(got, [('skip', 'cell: document 1: no device')])
+
+    def test_no_plan_fails(self):
+        got = imported('TAP version 13\nok 1 a\n')
+        self.assertIn(('fail', 'cell: document 1: no KTAP plan (output lost?), 1 results'), got)
+
+
+def write_run(root, variant, mode, plan, verdicts, log=''):
+    d = os.path.join(root, '%s-%s-%s' % (variant, mode, plan))
+    os.makedirs(d)
+    with open(os.path.join(d, 'oracle.txt'), 'w') as f:
+        f.write('ORACLE-JSON ' + json.dumps({'rows': [], 'verdicts': verdicts}) + '\n')
+    with open(os.path.join(d, 'tests.log'), 'w') as f:
+        f.write(log)
+
+
+def verdict(gap, name, ok, status=None):
+    v = {'gap': gap, 'what': 'guest: %s on 0000:01:00.0' % name, 'ok': ok}
+    if status:
+        v['status'] = status
+    return v
+
+
+class DifferentialTable(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = self.tmp.name
+        self.expected = [('alias-blocking', 'alias-unblock'), ('probe-blocks', 'reset-method-probe')]
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def table(self):
+        return results.gap_table(self.root, 'full', ['legacy'], ['upstream', 'ours'],
+                                 expected=self.expected)
+
+    def test_all_shown(self):
+        for v, ok, st in (('upstream', False, 'xfail'), ('ours', True, None)):
+            write_run(self.root, v, 'legacy', 'full',
+                      [verdict('alias-blocking', 'alias-unblock', ok, st),
+                       verdict('probe-blocks', 'reset-method-probe', ok, st)])
+        rows, bad = self.table()
+        self.assertEqual(bad, [])
+        self.assertEqual([r[-1] for r in rows[1:]], ['shown', 'shown'])
+
+    def test_missing_verdict_fails(self):
+        # The ours cell lost its alias-unblock verdict (a garbled line).
+        write_run(self.root, 'upstream', 'legacy', 'full',
+                  [verdict('alias-blocking', 'alias-unblock', False, 'xfail'),
+                   verdict('probe-blocks', 'reset-method-probe', False, 'xfail')])
+        write_run(self.root, 'ours', 'legacy', 'full',
+                  [verdict('probe-blocks', 'reset-method-probe', True)])
+        rows, bad = self.table()
+        self.assertEqual(len(bad), 1)
+        self.assertIn('alias-unblock', bad[0])
+        self.assertIn('MISSING', [r[-1] for r in rows[1:]])
+
+    def test_missing_cell_fails(self):
+        write_run(self.root, 'upstream', 'legacy', 'full',
+                  [verdict('alias-blocking', 'alias-unblock', False, 'xfail'),
+                   verdict('probe-blocks', 'reset-method-probe', False, 'xfail')])
+        rows, bad = self.table()
+        self.assertEqual(len(bad), 2)
+
+    def test_not_shown_fails(self):
+        for v in ('upstream', 'ours'):
+            write_run(self.root, v, 'legacy', 'full',
+                      [verdict('alias-blocking', 'alias-unblock', True),
+                       verdict('probe-blocks', 'reset-method-probe', True)])
+        rows, bad = self.table()
+        self.assertEqual(len(bad), 2)
+        self.assertEqual([r[-1] for r in rows[1:]], ['NOT shown', 'NOT shown'])
+
+    def test_not_observable_is_not_a_failure(self):
+        for v in ('upstream', 'ours'):
+            write_run(self.root, v, 'legacy', 'full',
+                      [verdict('alias-blocking', 'alias-unblock', v == 'ours',
+                               None if v == 'ours' else 'xfail'),
+                       verdict('probe-blocks', 'reset-method-probe', False, 'skip')])
+        rows, bad = self.table()
+        self.assertEqual(bad, [])
+        self.assertEqual(rows[2][-1], 'not observable')
+
+
+if __name__ == '__main__':
+    unittest.main()
