@@ -43,13 +43,18 @@ ats="ats=on,iommu_platform=on,disable-legacy=on"
 baseline=
 [ "$variant" = upstream ] && baseline=iommu_reset.baseline=1
 
-# One host thread for all vCPUs: QEMU 7.2's multi-threaded TCG races a vCPU's
-# MMIO store against another vCPU's memory map change (an FLR unmapping and
-# remapping BARs), and crashes (NULL region in memory_region_dispatch_write)
-# or hangs after some hundreds to thousands of FLRs; fixed upstream in 8.1/8.2
-# ("softmmu: Use async_run_on_cpu in tcg_commit"). The guest still has two
-# CPUs, so resets and DMA load still run concurrently in it.
-accel=${QEMU_ACCEL:-tcg,thread=single}
+# A host thread per vCPU where QEMU has the fix of 8.1/8.2 ("softmmu: Use
+# async_run_on_cpu in tcg_commit"); one for all vCPUs on older QEMU, whose
+# multi-threaded TCG races a vCPU's MMIO store against another vCPU's memory
+# map change (an FLR unmapping and remapping BARs) and crashes (NULL region
+# in memory_region_dispatch_write) or hangs after some hundreds to thousands
+# of FLRs. Either way the guest has two CPUs, so resets and DMA load run
+# concurrently in it.
+if ver_ge "$(qemu_version)" 8.2; then
+	accel=${QEMU_ACCEL:-tcg,thread=multi}
+else
+	accel=${QEMU_ACCEL:-tcg,thread=single}
+fi
 
 t0=$(date +%s)
 set +e
