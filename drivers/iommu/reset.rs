@@ -33,11 +33,10 @@ use kernel::{
     bindings,
     device,
     iommu::group::{
-        Domain,
         Group,
         GroupDevice,
         LockedGroup,
-        NO_PASID, //
+        ResetPath, //
     },
     pci,
     prelude::*,
@@ -97,56 +96,23 @@ fn holds_block(gdev: GroupDevice<'_>) -> bool {
     gdev.reset_depth() > 0 || gdev.quarantined()
 }
 
-/// Attaches the RID and PASIDs of `gdev` to the blocking domain, keeping `group->domain` and
-/// the PASID array for [`unblock`].
-fn block(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, blocking: Domain<'_>) -> Result {
-    let current = group.domain();
-    if current != Some(blocking) {
+/// Parks `gdev` on the blocking domain, unless the test hook fails it first.
+fn park(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) -> Result {
+    if !gdev.blocked() {
         injected_error(gdev.dev())?;
-        group.attach_device(blocking, gdev, current)?;
     }
-
-    // `blocked` follows the attachment: iommu_driver_get_domain_for_dev(), which a driver's
-    // set_dev_pasid() may call below, returns the blocking domain for a blocked device.
-    gdev.set_blocked(true);
-
-    if gdev.max_pasids() > 0 {
-        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
-            group.remove_dev_pasid(gdev, pasid, domain);
-        }
-    }
-    Ok(())
-}
-
-/// Returns `gdev` from the blocking domain to the domains the group kept for it.
-///
-/// A device of a group that has no domain yet stays parked on the blocking domain. A failure
-/// to re-attach (unlikely, e.g. out of memory in the IOMMU driver) is reported with a warning.
-fn unblock(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, blocking: Domain<'_>) {
-    if let Some(domain) = group.domain() {
-        if domain != blocking {
-            warn_on!(group.attach_device(domain, gdev, Some(blocking)).is_err());
-        }
-    }
-    gdev.set_blocked(false);
-
-    if gdev.max_pasids() > 0 {
-        for (pasid, domain) in group.pasid_domains(NO_PASID + 1) {
-            warn_on!(group
-                .set_dev_pasid(domain, gdev, pasid, Some(blocking))
-                .is_err());
-        }
-    }
+    group.park(path, gdev)
 }
 
 /// Parks `pdev` on its group's blocking domain for a reset.
-fn prepare(pdev: &pci::Device) -> Result {
+fn prepare(path: &ResetPath, pdev: &pci::Device) -> Result {
     let dev: &device::Device = pdev.as_ref();
 
     if !pdev.ats_supported() {
         return Ok(());
     }
-    let Some(group) = Group::of_device(dev) else {
+    // SAFETY: The reset path that made `path` excludes `iommu_release_device()` for `pdev`.
+    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
         return Ok(());
     };
     let group = group.lock();
@@ -156,48 +122,40 @@ fn prepare(pdev: &pci::Device) -> Result {
         return Err(ENODEV);
     };
 
-    let depth = gdev.reset_depth();
-    gdev.set_reset_depth(depth + 1);
-    if depth > 0 {
+    if !group.enter_reset(path, gdev)? {
+        // A nested reset (e.g. an FLR inside a device-specific reset) only counts.
         return Ok(());
     }
 
-    let blocking = group
-        .alloc_blocking_domain()
-        .inspect_err(|_| gdev.set_reset_depth(depth))?;
-
     // A device quarantined by an earlier failed reset, or blocked with a device that shares its
-    // requester ID, is blocked already.
-    if !gdev.blocked() {
-        block(&group, gdev, blocking).inspect_err(|_| gdev.set_reset_depth(depth))?;
+    // requester ID, is parked already; park() does nothing then.
+    if let Err(e) = park(path, &group, gdev) {
+        warn_on!(group.leave_reset(path, gdev).is_err());
+        return Err(e);
     }
 
     // The devices that share its requester ID are blocked with it: the IOMMU cannot tell them
     // apart, and must not be told that they are not blocked.
     for peer in rid_peers(&group, gdev) {
-        if peer.blocked() {
-            continue;
-        }
-        if let Err(e) = block(&group, peer, blocking) {
-            gdev.set_reset_depth(depth);
-            settle(&group, gdev, blocking);
+        if let Err(e) = park(path, &group, peer) {
+            warn_on!(group.leave_reset(path, gdev).is_err());
+            settle(path, &group, gdev);
             return Err(e);
         }
     }
-
-    group.recovery_get();
     Ok(())
 }
 
 /// Ends the reset of `pdev`: returns it to the domains the group kept for it if the reset
 /// succeeded, or keeps it quarantined on the blocking domain if it failed.
-fn done(pdev: &pci::Device, reset_ok: bool) {
+fn done(path: &ResetPath, pdev: &pci::Device, reset_ok: bool) {
     let dev: &device::Device = pdev.as_ref();
 
     if !pdev.ats_supported() {
         return;
     }
-    let Some(group) = Group::of_device(dev) else {
+    // SAFETY: The reset path that made `path` excludes `iommu_release_device()` for `pdev`.
+    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
         return;
     };
     let group = group.lock();
@@ -207,57 +165,53 @@ fn done(pdev: &pci::Device, reset_ok: bool) {
         return;
     };
 
-    // An unbalanced done() would underflow the depth.
-    let depth = gdev.reset_depth();
-    if warn_on!(depth == 0) {
-        return;
+    // An unbalanced done() would underflow the depth: leave_reset() refuses it.
+    match group.leave_reset(path, gdev) {
+        Ok(true) => (),
+        Ok(false) => return,
+        Err(_) => {
+            warn_on!(true);
+            return;
+        }
     }
-    gdev.set_reset_depth(depth - 1);
-    if depth > 1 {
-        return;
-    }
-
-    let Some(blocking) = group.blocking_domain() else {
-        warn_on!(true);
-        return;
-    };
 
     if !reset_ok {
         // The function may not answer ATS invalidations, nor translate correctly: keep it
-        // blocked (and its DMA failing) until a reset succeeds, but lift the group's fence so
-        // that the rest of the group can change domains.
-        if !gdev.quarantined() {
-            gdev.set_quarantined(true);
-            dev_warn!(
+        // blocked (and its DMA failing) until a reset succeeds. leave_reset() lifted the
+        // group's fence, so that the rest of the group can change domains.
+        match group.quarantine(path, gdev) {
+            Ok(true) => dev_warn!(
                 dev,
                 "reset failed, keeping the IOMMU blocked until a reset succeeds\n"
-            );
+            ),
+            Ok(false) => (),
+            Err(_) => {
+                warn_on!(true);
+            }
         }
-        warn_on!(group.recovery_put().is_err());
         return;
     }
-    if gdev.quarantined() {
-        gdev.set_quarantined(false);
+    if group.end_quarantine(path, gdev) == Ok(true) {
         dev_info!(dev, "reset succeeded, unblocking the IOMMU\n");
     }
 
-    settle(&group, gdev, blocking);
-    warn_on!(group.recovery_put().is_err());
+    settle(path, &group, gdev);
 }
 
 /// Unblocks `gdev` and the devices that share its requester ID, unless one of them still needs
 /// the requester ID blocked: then they all stay blocked until the last one is done.
-fn settle(group: &LockedGroup<'_>, gdev: GroupDevice<'_>, blocking: Domain<'_>) {
+///
+/// A failure of the IOMMU driver to re-attach a device (unlikely, e.g. out of memory) is
+/// reported with a warning; that device stays blocked until its next reset.
+fn settle(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) {
     if holds_block(gdev) || rid_peers(group, gdev).any(holds_block) {
         return;
     }
-    if gdev.blocked() {
-        unblock(group, gdev, blocking);
-    }
+    warn_on!(group.unpark(path, gdev).is_err());
     for peer in rid_peers(group, gdev) {
         // A peer may share a requester ID with a third device that gdev does not.
         if peer.blocked() && !rid_peers(group, peer).any(holds_block) {
-            unblock(group, peer, blocking);
+            warn_on!(group.unpark(path, peer).is_err());
         }
     }
 }
@@ -291,7 +245,10 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_de
     let Some(pdev) = (unsafe { pci_dev(pdev) }) else {
         return EINVAL.to_errno();
     };
-    match prepare(pdev) {
+    // SAFETY: This is `pci_dev_reset_iommu_prepare()`, which the PCI reset paths pair with
+    // `pci_dev_reset_iommu_done()` or `pci_dev_reset_iommu_failed()` (its safety contract).
+    let path = unsafe { ResetPath::new() };
+    match prepare(&path, pdev) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -311,7 +268,10 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_de
 pub unsafe extern "C" fn pci_dev_reset_iommu_done(pdev: *mut bindings::pci_dev) {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
     if let Some(pdev) = unsafe { pci_dev(pdev) } {
-        done(pdev, true);
+        // SAFETY: This is `pci_dev_reset_iommu_done()`, which ends a reset entered by
+        // `pci_dev_reset_iommu_prepare()` (its safety contract).
+        let path = unsafe { ResetPath::new() };
+        done(&path, pdev, true);
     }
 }
 
@@ -329,7 +289,10 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_done(pdev: *mut bindings::pci_dev) 
 pub unsafe extern "C" fn pci_dev_reset_iommu_failed(pdev: *mut bindings::pci_dev) {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
     if let Some(pdev) = unsafe { pci_dev(pdev) } {
-        done(pdev, false);
+        // SAFETY: This is `pci_dev_reset_iommu_failed()`, which ends a reset entered by
+        // `pci_dev_reset_iommu_prepare()` (its safety contract).
+        let path = unsafe { ResetPath::new() };
+        done(&path, pdev, false);
     }
 }
 
@@ -337,7 +300,10 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_failed(pdev: *mut bindings::pci_dev
 mod tests {
     use super::*;
     use core::ptr;
-    use kernel::sync::aref::ARef;
+    use kernel::{
+        iommu::group::NO_PASID,
+        sync::aref::ARef, //
+    };
 
     /// Marks the running KUnit test as skipped.
     fn skip() {
@@ -350,15 +316,29 @@ mod tests {
         }
     }
 
-    /// Returns a PCI function with ATS behind an IOMMU and no driver bound, if there is one.
-    fn ats_function() -> Option<ARef<pci::Device>> {
+    /// The reset path's proof, for the tests that play the reset path.
+    fn path() -> ResetPath {
+        // SAFETY: Every test pairs the resets it enters with leaves, as the reset path does.
+        unsafe { ResetPath::new() }
+    }
+
+    /// Returns the IOMMU group of `pdev`.
+    fn group_of(pdev: &pci::Device) -> Option<ARef<Group>> {
+        // SAFETY: The tests run at boot, from the KUnit executor, before user space could
+        // remove a device; the functions they use are not bound, so no driver removes them.
+        unsafe { Group::of_device_unchecked(pdev.as_ref()) }
+    }
+
+    /// Returns the PCI functions with ATS behind an IOMMU and no driver bound.
+    fn ats_functions() -> KVec<ARef<pci::Device>> {
+        let mut found = KVec::new();
         let mut from = ptr::null_mut();
         loop {
             // SAFETY: `pci_get_device()` drops the reference held on `from` and returns the next
             // device with a reference held, or NULL at the end.
             let raw = unsafe { bindings::pci_get_device(!0, !0, from) };
             if raw.is_null() {
-                return None;
+                return found;
             }
             from = raw;
             // SAFETY: `raw` is referenced until the next `pci_get_device()` call.
@@ -367,28 +347,33 @@ mod tests {
             };
             // SAFETY: `raw` is a valid device; the driver pointer is only compared with NULL.
             let unbound = unsafe { (*raw).dev.driver.is_null() };
-            if unbound && pdev.ats_supported() && Group::of_device(pdev.as_ref()).is_some() {
-                let pdev = ARef::from(pdev);
-                // SAFETY: Drops the iteration's reference; `pdev` holds its own.
-                unsafe { bindings::pci_dev_put(raw) };
-                return Some(pdev);
+            if unbound && pdev.ats_supported() && group_of(pdev).is_some() {
+                // On allocation failure the test sees fewer functions, and skips.
+                let _ = found.push(ARef::from(pdev), GFP_KERNEL);
             }
         }
     }
 
-    /// Returns `(reset_depth, blocked, recovery_cnt, parked)` of `pdev`.
-    fn state(pdev: &pci::Device) -> Result<(u32, bool, u32, bool)> {
+    /// Returns a PCI function with ATS behind an IOMMU and no driver bound, if there is one.
+    fn ats_function() -> Option<ARef<pci::Device>> {
+        ats_functions().into_iter().next()
+    }
+
+    /// Returns `(reset_depth, blocked, recovery_cnt)` of `pdev`.
+    fn state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
         let dev: &device::Device = pdev.as_ref();
-        let group = Group::of_device(dev).ok_or(ENODEV)?;
+        let group = group_of(pdev).ok_or(ENODEV)?;
         let group = group.lock();
         let gdev = group.device(dev).ok_or(ENODEV)?;
-        let parked = group.blocking_domain().is_some() && gdev.blocked();
-        Ok((
-            gdev.reset_depth(),
-            gdev.blocked(),
-            group.recovery_cnt(),
-            parked,
-        ))
+        Ok((gdev.reset_depth(), gdev.blocked(), group.recovery_cnt()))
+    }
+
+    /// Returns whether `pdev` is quarantined.
+    fn quarantined(pdev: &pci::Device) -> Result<bool> {
+        let dev: &device::Device = pdev.as_ref();
+        let group = group_of(pdev).ok_or(ENODEV)?;
+        let group = group.lock();
+        Ok(group.device(dev).ok_or(ENODEV)?.quarantined())
     }
 
     #[test]
@@ -397,16 +382,17 @@ mod tests {
             skip();
             return Ok(());
         };
-        assert_eq!(state(&pdev)?, (0, false, 0, false));
-        prepare(&pdev)?;
-        assert_eq!(state(&pdev)?, (1, true, 1, true));
+        let path = path();
+        assert_eq!(state(&pdev)?, (0, false, 0));
+        prepare(&path, &pdev)?;
+        assert_eq!(state(&pdev)?, (1, true, 1));
         // A nested reset (e.g. an FLR inside a device-specific reset) only counts.
-        prepare(&pdev)?;
-        assert_eq!(state(&pdev)?, (2, true, 1, true));
-        done(&pdev, true);
-        assert_eq!(state(&pdev)?, (1, true, 1, true));
-        done(&pdev, true);
-        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        prepare(&path, &pdev)?;
+        assert_eq!(state(&pdev)?, (2, true, 1));
+        done(&path, &pdev, true);
+        assert_eq!(state(&pdev)?, (1, true, 1));
+        done(&path, &pdev, true);
+        assert_eq!(state(&pdev)?, (0, false, 0));
         Ok(())
     }
 
@@ -418,19 +404,20 @@ mod tests {
             skip();
             return Ok(());
         };
+        let path = path();
         let dev: &device::Device = pdev.as_ref();
         // CAST: The hook stores the errno as `usize`.
         FAIL_NEXT_BLOCK[1].store(ENOMEM.to_errno() as usize, Ordering::Release);
         FAIL_NEXT_BLOCK[0].store(core::ptr::from_ref(dev) as usize, Ordering::Release);
         // The attachment fails in the middle of prepare(): nothing may stay changed.
-        assert!(prepare(&pdev) == Err(ENOMEM));
+        assert!(prepare(&path, &pdev) == Err(ENOMEM));
         assert_eq!(FAIL_NEXT_BLOCK[0].load(Ordering::Acquire), 0);
-        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        assert_eq!(state(&pdev)?, (0, false, 0));
         // And the device can still be reset normally.
-        prepare(&pdev)?;
-        assert_eq!(state(&pdev)?, (1, true, 1, true));
-        done(&pdev, true);
-        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        prepare(&path, &pdev)?;
+        assert_eq!(state(&pdev)?, (1, true, 1));
+        done(&path, &pdev, true);
+        assert_eq!(state(&pdev)?, (0, false, 0));
         Ok(())
     }
 
@@ -440,27 +427,93 @@ mod tests {
             skip();
             return Ok(());
         };
-        let quarantined = |pdev: &pci::Device| -> Result<bool> {
-            let dev: &device::Device = pdev.as_ref();
-            let group = Group::of_device(dev).ok_or(ENODEV)?;
-            let locked = group.lock();
-            Ok(locked.device(dev).ok_or(ENODEV)?.quarantined())
-        };
-        prepare(&pdev)?;
-        done(&pdev, false);
-        // Still blocked, but the group's fence is down.
-        assert_eq!(state(&pdev)?, (0, true, 0, true));
+        let path = path();
+        prepare(&path, &pdev)?;
+        done(&path, &pdev, false);
+        // Still blocked and quarantined, but the group's fence is down.
+        assert_eq!(state(&pdev)?, (0, true, 0));
         assert!(quarantined(&pdev)?);
         // A second failure changes nothing.
-        prepare(&pdev)?;
-        assert_eq!(state(&pdev)?, (1, true, 1, true));
-        done(&pdev, false);
-        assert_eq!(state(&pdev)?, (0, true, 0, true));
+        prepare(&path, &pdev)?;
+        assert_eq!(state(&pdev)?, (1, true, 1));
+        done(&path, &pdev, false);
+        assert_eq!(state(&pdev)?, (0, true, 0));
         // A successful reset lifts the quarantine.
-        prepare(&pdev)?;
-        done(&pdev, true);
-        assert_eq!(state(&pdev)?, (0, false, 0, false));
+        prepare(&path, &pdev)?;
+        done(&path, &pdev, true);
+        assert_eq!(state(&pdev)?, (0, false, 0));
         assert!(!quarantined(&pdev)?);
+        Ok(())
+    }
+
+    #[test]
+    fn state_changes_fail_closed() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        let dev: &device::Device = pdev.as_ref();
+        let group = group_of(&pdev).ok_or(ENODEV)?;
+        {
+            let locked = group.lock();
+            let gdev = locked.device(dev).ok_or(ENODEV)?;
+            // Leaving a reset that was not entered is refused and changes nothing.
+            assert!(locked.leave_reset(&path, gdev) == Err(EINVAL));
+            // So is quarantining a device that is not blocked.
+            assert!(locked.quarantine(&path, gdev) == Err(EINVAL));
+            assert!(!gdev.blocked() && gdev.reset_depth() == 0);
+            assert_eq!(locked.recovery_cnt(), 0);
+            // A device in reset is never unparked.
+            assert_eq!(locked.enter_reset(&path, gdev), Ok(true));
+            locked.park(&path, gdev)?;
+            assert!(locked.unpark(&path, gdev) == Err(EBUSY));
+            assert!(gdev.blocked());
+            assert_eq!(locked.leave_reset(&path, gdev), Ok(true));
+            locked.unpark(&path, gdev)?;
+            assert!(!gdev.blocked() && gdev.reset_depth() == 0);
+            assert_eq!(locked.recovery_cnt(), 0);
+        }
+        assert_eq!(state(&pdev)?, (0, false, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn device_of_another_group_refused() -> Result {
+        let functions = ats_functions();
+        let mut pair = None;
+        for a in functions.iter() {
+            for b in functions.iter() {
+                let (Some(ga), Some(gb)) = (group_of(a), group_of(b)) else {
+                    continue;
+                };
+                if ga.id() != gb.id() {
+                    pair = Some((a.clone(), ga, b.clone(), gb));
+                }
+            }
+        }
+        let Some((a, group_a, b, group_b)) = pair else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        {
+            let locked_a = group_a.lock();
+            // Two groups' mutexes at once: only a trylock keeps lockdep from (rightly)
+            // reporting a possible deadlock.
+            let locked_b = group_b.try_lock().ok_or(EBUSY)?;
+            let a_dev: &device::Device = (*a).as_ref();
+            let gdev_a = locked_a.device(a_dev).ok_or(ENODEV)?;
+            assert!(locked_b.device(a_dev).is_none());
+            assert!(locked_b.enter_reset(&path, gdev_a) == Err(EINVAL));
+            assert!(locked_b.park(&path, gdev_a) == Err(EINVAL));
+            assert!(locked_b.unpark(&path, gdev_a) == Err(EINVAL));
+            // And so is quarantining it.
+            assert!(locked_b.quarantine(&path, gdev_a) == Err(EINVAL));
+            assert_eq!(locked_b.recovery_cnt(), 0);
+        }
+        assert_eq!(state(&a)?, (0, false, 0));
+        assert_eq!(state(&b)?, (0, false, 0));
         Ok(())
     }
 
@@ -470,7 +523,7 @@ mod tests {
             skip();
             return Ok(());
         };
-        let group = Group::of_device(pdev.as_ref()).ok_or(ENODEV)?;
+        let group = group_of(&pdev).ok_or(ENODEV)?;
         let locked = group.lock();
         let blocking = locked.alloc_blocking_domain()?;
         // Allocated once, then kept for the life of the group.
@@ -487,7 +540,7 @@ mod tests {
             return Ok(());
         };
         let dev: &device::Device = pdev.as_ref();
-        let group = Group::of_device(dev).ok_or(ENODEV)?;
+        let group = group_of(&pdev).ok_or(ENODEV)?;
         let locked = group.lock();
         let gdev = locked.device(dev).ok_or(ENODEV)?;
         assert!(ptr::eq(gdev.dev(), dev));

@@ -10,12 +10,23 @@
 //! reachable through it, and every handle it hands out ([`Domain`], [`GroupDevice`]) borrows it,
 //! so none of them outlives the critical section.
 //!
+//! Reading that state is safe. Changing a device's reset state is not something a driver may
+//! do: a function that is being reset must stay blocked, and a group whose recovery count is
+//! raised refuses attachments. The operations that change it ([`LockedGroup::enter_reset`],
+//! [`LockedGroup::park`], ...) keep the state consistent among themselves and take a
+//! [`ResetPath`], which only the IOMMU core's PCI reset helpers can create. No operation takes
+//! a domain from its caller: the domains a device moves between come from the group's own
+//! record.
+//!
 //! C header: [`include/linux/iommu.h`](srctree/include/linux/iommu.h), private state in
 //! [`drivers/iommu/iommu-priv.h`](srctree/drivers/iommu/iommu-priv.h).
 
 use crate::{
     bindings,
-    device::Device,
+    device::{
+        Bound,
+        Device, //
+    },
     error::to_result,
     prelude::*,
     sync::{
@@ -68,7 +79,8 @@ unsafe impl AlwaysRefCounted for Group {
 // with its mutex held (see `LockedGroup`).
 unsafe impl Send for Group {}
 
-// SAFETY: All shared-reference methods either use immutable fields or take the group's mutex.
+// SAFETY: The shared-reference methods read the group's id, which never changes, or take the
+// group's mutex.
 unsafe impl Sync for Group {}
 
 impl Group {
@@ -77,15 +89,42 @@ impl Group {
         self.0.get()
     }
 
-    /// Returns the IOMMU group of `dev`, or [`None`] when no IOMMU driver manages `dev`.
+    /// Returns the IOMMU group of a bound device, or [`None`] when no IOMMU driver manages it.
     ///
     /// Devices that only have a group (VFIO no-IOMMU groups) but no IOMMU driver return
     /// [`None`] too.
-    pub fn of_device(dev: &Device) -> Option<ARef<Self>> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{device::{Bound, Device}, iommu::group::Group};
+    ///
+    /// fn reset_depth(dev: &Device<Bound>) -> Option<u32> {
+    ///     let group = Group::of_device(dev)?;
+    ///     let locked = group.lock();
+    ///     locked.device(dev).map(|gdev| gdev.reset_depth())
+    /// }
+    /// ```
+    pub fn of_device(dev: &Device<Bound>) -> Option<ARef<Self>> {
+        // SAFETY: A device leaves its IOMMU (`iommu_release_device()`) when it is removed from
+        // its bus, after its driver was unbound; a `Device<Bound>` proves that the driver is
+        // still bound.
+        unsafe { Self::of_device_unchecked(dev) }
+    }
+
+    /// Returns the IOMMU group of `dev`, like [`Group::of_device`], for a device that is not
+    /// known to be bound.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must not be released from its IOMMU (`iommu_release_device()`, which frees
+    /// `dev->iommu`) during the call, e.g. because the caller is a PCI reset path, which holds
+    /// the device lock, or because the device cannot be removed meanwhile.
+    pub unsafe fn of_device_unchecked(dev: &Device) -> Option<ARef<Self>> {
         let raw = dev.as_raw();
-        // SAFETY: `raw` is a valid `struct device`; `iommu` is read once and only dereferenced
-        // when non-NULL. It is set before the device is probed by its IOMMU driver and cleared
-        // only after the device has left its group.
+        // SAFETY: `raw` is a valid `struct device`. `dev->iommu` is only freed by
+        // `iommu_release_device()`, which the caller excludes, so it stays valid while it is
+        // read and, when non-NULL, dereferenced.
         let has_iommu = unsafe {
             let iommu = (*raw).iommu;
             !iommu.is_null() && !(*iommu).iommu_dev.is_null()
@@ -107,31 +146,60 @@ impl Group {
         unsafe { bindings::iommu_group_id(self.as_raw()) }
     }
 
-    /// Takes the group's mutex, giving access to the state it protects.
-    ///
-    /// This may sleep.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kernel::{device::Device, iommu::group::Group};
-    ///
-    /// fn reset_depth(dev: &Device) -> Option<u32> {
-    ///     let group = Group::of_device(dev)?;
-    ///     let locked = group.lock();
-    ///     locked.device(dev).map(|gdev| gdev.reset_depth())
-    /// }
-    /// ```
-    pub fn lock(&self) -> LockedGroup<'_> {
+    fn mutex(&self) -> &Mutex<()> {
         // SAFETY: By the type invariant the group is valid, and so is its mutex, which was
         // initialised when the group was allocated and lives as long as the group, that is at
         // least as long as `&self`.
-        let mutex = unsafe { Mutex::<()>::from_raw(&raw mut (*self.as_raw()).mutex) };
-        // INVARIANT: `guard` holds the group's mutex until the `LockedGroup` is dropped.
+        unsafe { Mutex::<()>::from_raw(&raw mut (*self.as_raw()).mutex) }
+    }
+
+    /// Takes the group's mutex, giving access to the state it protects.
+    ///
+    /// This may sleep.
+    pub fn lock(&self) -> LockedGroup<'_> {
+        // INVARIANT: The guard holds the group's mutex until the `LockedGroup` is dropped.
         LockedGroup {
             group: self,
-            _guard: mutex.lock(),
-            _not_sync: PhantomData,
+            _guard: self.mutex().lock(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Takes the group's mutex if it is free, without sleeping.
+    pub fn try_lock(&self) -> Option<LockedGroup<'_>> {
+        // INVARIANT: The guard holds the group's mutex until the `LockedGroup` is dropped.
+        Some(LockedGroup {
+            group: self,
+            _guard: self.mutex().try_lock()?,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+/// Proof that the caller is the IOMMU core's PCI reset path.
+///
+/// The reset state of a group's devices is the IOMMU core's: while a function is reset it must
+/// stay on the blocking domain, and every reset that raised the group's recovery count must
+/// lower it again. The [`LockedGroup`] operations that change that state take a `ResetPath`,
+/// which can only be created by an `unsafe` call whose contract is the reset protocol. It is
+/// neither `Send` nor `Sync`, so it stays in the call that created it.
+pub struct ResetPath {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl ResetPath {
+    /// Creates the proof for the current call.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the implementation of `pci_dev_reset_iommu_prepare()`,
+    /// `pci_dev_reset_iommu_done()` or `pci_dev_reset_iommu_failed()` (or their tests): it
+    /// leaves every reset it enters with [`LockedGroup::enter_reset`] with exactly one
+    /// [`LockedGroup::leave_reset`] of the same device, and parks a device on the blocking
+    /// domain only while its reset state needs it, unparking it when nothing does.
+    pub unsafe fn new() -> Self {
+        Self {
+            _not_send: PhantomData,
         }
     }
 }
@@ -142,15 +210,19 @@ impl Group {
 /// blocking domains, the group devices and their reset state, the recovery counter and the PASID
 /// array. Dropping it releases the mutex.
 ///
+/// Its operations keep the reset state consistent: a device is `blocked` exactly while its RID
+/// and PASIDs are parked on the blocking domain, a quarantined device is blocked, a device in
+/// reset or quarantined is never unparked, and the recovery count is the number of the group's
+/// devices in reset (for the devices whose resets went through these operations).
+///
 /// # Invariants
 ///
 /// `group->mutex` is held by the current task for the whole lifetime of the object.
 pub struct LockedGroup<'a> {
     group: &'a Group,
     _guard: MutexGuard<'a, ()>,
-    // The guard is released where it was taken, and its setters use shared references, so it
-    // must stay on this thread: neither `Send` nor `Sync`.
-    _not_sync: PhantomData<*mut ()>,
+    // The guard is released where it was taken: neither `Send` nor `Sync`.
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<'a> LockedGroup<'a> {
@@ -189,33 +261,12 @@ impl<'a> LockedGroup<'a> {
         self.blocking_domain().ok_or(ENOMEM)
     }
 
-    /// Returns the number of devices of the group undergoing or awaiting recovery.
+    /// Returns the number of devices of the group undergoing recovery (a reset).
     ///
     /// While it is non-zero, domain attachments that may fail are refused with `-EBUSY`.
     pub fn recovery_cnt(&self) -> u32 {
         // SAFETY: The mutex is held (type invariant).
         unsafe { (*self.raw()).recovery_cnt }
-    }
-
-    /// Marks one more device of the group as undergoing recovery.
-    pub fn recovery_get(&self) {
-        // SAFETY: The mutex is held (type invariant), which serialises all writers.
-        unsafe { (*self.raw()).recovery_cnt += 1 };
-    }
-
-    /// Marks one device of the group as recovered.
-    ///
-    /// Returns [`EINVAL`] (and changes nothing) if no device was in recovery.
-    pub fn recovery_put(&self) -> Result {
-        // SAFETY: The mutex is held (type invariant), which serialises all writers.
-        unsafe {
-            let cnt = &raw mut (*self.raw()).recovery_cnt;
-            if *cnt == 0 {
-                return Err(EINVAL);
-            }
-            *cnt -= 1;
-        }
-        Ok(())
     }
 
     /// Returns an iterator over the devices of the group.
@@ -250,69 +301,193 @@ impl<'a> LockedGroup<'a> {
         }
     }
 
-    /// Returns whether `gdev` is a device of this group.
-    fn owns(&self, gdev: GroupDevice<'_>) -> bool {
-        // SAFETY: A group device's `dev` is valid while it is in a group, and its `iommu_group`
-        // only changes when it leaves the group, which takes that group's mutex.
-        ptr::eq(unsafe { (*gdev.raw_dev()).iommu_group }, self.raw())
+    /// Fails with [`EINVAL`] unless `gdev` is a device of this group.
+    ///
+    /// A [`GroupDevice`] borrows the guard of its own group, so one of another group can only
+    /// be at hand while both groups' mutexes are held; it is refused here and nothing changes.
+    fn check_owns(&self, gdev: GroupDevice<'_>) -> Result {
+        // SAFETY: A group device's `dev` is valid while it is in a group, and its
+        // `iommu_group` only changes when it leaves the group, which takes that group's mutex,
+        // held for the lifetime of `gdev`.
+        if ptr::eq(unsafe { (*gdev.raw_dev()).iommu_group }, self.raw()) {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
     }
 
-    /// Attaches the RID of `gdev` to `domain`, replacing `old`.
+    /// Enters a reset of `gdev`: raises its reset depth and, for the outermost reset, the
+    /// group's recovery count, which fences the group's attachments with `-EBUSY`.
     ///
-    /// This only changes the device's attachment in the IOMMU driver: `group->domain` is not
-    /// touched, which is what lets a reset park a device on the blocking domain and return it
-    /// later. Returns [`EINVAL`] if `gdev` belongs to another group.
-    pub fn attach_device(
-        &self,
-        domain: Domain<'_>,
-        gdev: GroupDevice<'_>,
-        old: Option<Domain<'_>>,
-    ) -> Result {
-        if !self.owns(gdev) {
+    /// Returns whether this is the outermost reset (the one that must park the device).
+    /// Fails with [`EINVAL`] for a device of another group and [`EOVERFLOW`] when the depth
+    /// would overflow, changing nothing.
+    pub fn enter_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+        self.check_owns(gdev)?;
+        let depth = gdev.reset_depth();
+        let new = depth.checked_add(1).ok_or(EOVERFLOW)?;
+        if depth == 0 {
+            // SAFETY: The mutex is held (type invariant), which serialises all writers.
+            let cnt = unsafe { &mut (*self.raw()).recovery_cnt };
+            *cnt = cnt.checked_add(1).ok_or(EOVERFLOW)?;
+        }
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).reset_depth = new };
+        Ok(depth == 0)
+    }
+
+    /// Leaves a reset of `gdev` entered with [`LockedGroup::enter_reset`]: lowers its reset
+    /// depth and, when the outermost reset ends, the group's recovery count.
+    ///
+    /// Returns whether the outermost reset ended (the device may be unparked). Fails with
+    /// [`EINVAL`], changing nothing, for a device of another group or one not in reset.
+    pub fn leave_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+        self.check_owns(gdev)?;
+        let depth = gdev.reset_depth();
+        if depth == 0 {
             return Err(EINVAL);
         }
-        // SAFETY: The mutex is held (type invariant); `domain` and `old` are domains of this
-        // group, valid while it is held; the device is a member of the group (checked above).
-        to_result(unsafe {
-            bindings::__iommu_attach_device(domain.as_raw(), gdev.raw_dev(), Domain::opt_raw(old))
-        })
-    }
-
-    /// Detaches PASID `pasid` of `gdev` from `domain`, attaching it to the driver's blocked
-    /// domain. The IOMMU core warns if the driver fails to do so.
-    pub fn remove_dev_pasid(&self, gdev: GroupDevice<'_>, pasid: u32, domain: Domain<'_>) {
-        if !self.owns(gdev) {
-            return;
+        if depth == 1 {
+            // SAFETY: The mutex is held (type invariant), which serialises all writers.
+            let cnt = unsafe { &mut (*self.raw()).recovery_cnt };
+            // The IOMMU core may drop the count of a device removed while in reset: never
+            // underflow.
+            *cnt = cnt.saturating_sub(1);
         }
-        // SAFETY: The mutex is held (type invariant), the device is a member of the group and
-        // `domain` is attached to `pasid` of the group.
-        unsafe { bindings::iommu_remove_dev_pasid(gdev.raw_dev(), pasid, domain.as_raw()) };
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).reset_depth = depth - 1 };
+        Ok(depth == 1)
     }
 
-    /// Attaches PASID `pasid` of `gdev` to `domain`, replacing `old`.
+    /// Parks the RID and the PASIDs of `gdev` on the group's blocking domain (allocating it on
+    /// first use) and marks it blocked; `group->domain` and the PASID array keep what it
+    /// returns to. The IOMMU driver then stops translating for it and stops invalidating its
+    /// device-IOTLB.
     ///
-    /// Returns [`EINVAL`] if `gdev` belongs to another group.
-    pub fn set_dev_pasid(
-        &self,
-        domain: Domain<'_>,
-        gdev: GroupDevice<'_>,
-        pasid: u32,
-        old: Option<Domain<'_>>,
-    ) -> Result {
-        if !self.owns(gdev) {
+    /// Does nothing for a device that is blocked already. On failure nothing is changed.
+    pub fn park(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
+        self.check_owns(gdev)?;
+        if gdev.blocked() {
+            return Ok(());
+        }
+        let blocking = self.alloc_blocking_domain()?;
+        let current = self.domain();
+        if current != Some(blocking) {
+            // SAFETY: The mutex is held (type invariant). The device is a member of the group
+            // (checked above) and, not being blocked, is attached to `group->domain`, which is
+            // `current`; both domains are the group's and valid while the mutex is held.
+            to_result(unsafe {
+                bindings::__iommu_attach_device(
+                    blocking.as_raw(),
+                    gdev.raw_dev(),
+                    Domain::opt_raw(current),
+                )
+            })?;
+        }
+
+        // `blocked` follows the attachment: iommu_driver_get_domain_for_dev(), which a driver's
+        // set_dev_pasid() may call below, returns the blocking domain for a blocked device.
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).blocked = true };
+
+        if gdev.max_pasids() > 0 {
+            for (pasid, domain) in self.pasid_domains(NO_PASID + 1) {
+                // SAFETY: The mutex is held (type invariant), the device is a member of the
+                // group and `domain` is the PASID array's domain of `pasid`, which the device
+                // is attached to since it was not blocked.
+                unsafe { bindings::iommu_remove_dev_pasid(gdev.raw_dev(), pasid, domain.as_raw()) };
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns `gdev` from the blocking domain to the domains the group kept for it, and
+    /// clears its blocked state.
+    ///
+    /// Fails with [`EBUSY`] while the device is in reset or quarantined (it must stay blocked)
+    /// and does nothing for a device that is not blocked. A device of a group that has no
+    /// domain yet stays parked on the blocking domain. If the IOMMU driver fails to re-attach
+    /// the RID, the device stays blocked (and parked) and the error is returned.
+    pub fn unpark(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
+        self.check_owns(gdev)?;
+        if gdev.reset_depth() > 0 || gdev.quarantined() {
+            return Err(EBUSY);
+        }
+        if !gdev.blocked() {
+            return Ok(());
+        }
+        let blocking = self.blocking_domain().ok_or(EINVAL)?;
+        if let Some(domain) = self.domain() {
+            if domain != blocking {
+                // SAFETY: The mutex is held (type invariant). The device is a member of the
+                // group and, being blocked, attached to the blocking domain; both domains are
+                // the group's and valid while the mutex is held.
+                to_result(unsafe {
+                    bindings::__iommu_attach_device(
+                        domain.as_raw(),
+                        gdev.raw_dev(),
+                        blocking.as_raw(),
+                    )
+                })?;
+            }
+        }
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).blocked = false };
+
+        if gdev.max_pasids() > 0 {
+            // `park()` detached the PASIDs with `iommu_remove_dev_pasid()`, which attached them
+            // to the driver's static blocked domain: that is what they are replaced from.
+            let old = gdev.driver_blocked_domain();
+            for (pasid, domain) in self.pasid_domains(NO_PASID + 1) {
+                // SAFETY: `domain` is the PASID array's, valid while the mutex is held; its
+                // `ops` are set at allocation.
+                let Some(set_dev_pasid) = (unsafe { (*(*domain.as_raw()).ops).set_dev_pasid })
+                else {
+                    crate::warn_on!(true);
+                    continue;
+                };
+                // SAFETY: The mutex is held (type invariant), the device is a member of the
+                // group, `domain` is valid while it is held and `old` is what `pasid` of the
+                // device is attached to.
+                let ret = unsafe { set_dev_pasid(domain.as_raw(), gdev.raw_dev(), pasid, old) };
+                crate::warn_on!(ret != 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Quarantines a blocked device: its reset failed, and it stays parked until a later
+    /// reset succeeds ([`LockedGroup::end_quarantine`]).
+    ///
+    /// Returns whether the device was newly quarantined. Fails with [`EINVAL`], changing
+    /// nothing, for a device that is not blocked.
+    pub fn quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+        self.check_owns(gdev)?;
+        if !gdev.blocked() {
             return Err(EINVAL);
         }
-        // SAFETY: `domain` is valid while the mutex is held; its `ops` are set at allocation.
-        let set_dev_pasid = unsafe { (*(*domain.as_raw()).ops).set_dev_pasid }.ok_or(EOPNOTSUPP)?;
-        // SAFETY: The mutex is held (type invariant), the device is a member of the group and
-        // the domains are valid while it is held.
-        to_result(unsafe {
-            set_dev_pasid(domain.as_raw(), gdev.raw_dev(), pasid, Domain::opt_raw(old))
-        })
+        let was = gdev.quarantined();
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).quarantined = true };
+        Ok(!was)
+    }
+
+    /// Ends the quarantine of `gdev` after a successful reset; it stays parked until
+    /// [`LockedGroup::unpark`].
+    ///
+    /// Returns whether the device was quarantined.
+    pub fn end_quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+        self.check_owns(gdev)?;
+        let was = gdev.quarantined();
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).quarantined = false };
+        Ok(was)
     }
 }
 
 /// An IOMMU domain (`struct iommu_domain`) borrowed from a locked group.
+///
+/// It can be inspected and compared; no operation takes one from its caller.
 ///
 /// # Invariants
 ///
@@ -387,19 +562,11 @@ impl<'g> GroupDevice<'g> {
         unsafe { Device::from_raw(self.raw_dev()) }
     }
 
-    /// Returns whether the device is blocked for a pending recovery (a reset).
+    /// Returns whether the device is blocked: its RID and PASIDs are parked on the blocking
+    /// domain.
     pub fn blocked(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).blocked }
-    }
-
-    /// Sets whether the device is blocked for a pending recovery.
-    ///
-    /// Readers such as `iommu_driver_get_domain_for_dev()` then return the blocking domain.
-    pub fn set_blocked(self, blocked: bool) {
-        // SAFETY: The group's mutex is held for `'g` (type invariant) and `LockedGroup` is not
-        // `Sync`, so no other writer or reader can run concurrently.
-        unsafe { (*self.ptr.as_ptr()).blocked = blocked };
     }
 
     /// Returns whether the device is quarantined: its last reset failed, and it stays blocked
@@ -409,28 +576,23 @@ impl<'g> GroupDevice<'g> {
         unsafe { (*self.ptr.as_ptr()).quarantined }
     }
 
-    /// Sets whether the device is quarantined.
-    pub fn set_quarantined(self, quarantined: bool) {
-        // SAFETY: As for `set_blocked`.
-        unsafe { (*self.ptr.as_ptr()).quarantined = quarantined };
-    }
-
     /// Returns the reset nesting depth of the device.
     pub fn reset_depth(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).reset_depth }
     }
 
-    /// Sets the reset nesting depth of the device.
-    pub fn set_reset_depth(self, depth: u32) {
-        // SAFETY: As for `set_blocked`.
-        unsafe { (*self.ptr.as_ptr()).reset_depth = depth };
-    }
-
     /// Returns the number of PASIDs the device supports (0: no PASID support).
     pub fn max_pasids(self) -> u32 {
         // SAFETY: A device in a group has a valid `dev->iommu` while it is in the group.
         unsafe { (*(*self.raw_dev()).iommu).max_pasids }
+    }
+
+    /// Returns the IOMMU driver's static blocked domain (`ops->blocked_domain`), or NULL.
+    fn driver_blocked_domain(self) -> *mut bindings::iommu_domain {
+        // SAFETY: A device in a group has a valid `dev->iommu` with the IOMMU instance that
+        // probed it, whose `ops` are static, while it is in the group.
+        unsafe { (*(*(*(*self.raw_dev()).iommu).iommu_dev).ops).blocked_domain }
     }
 }
 
@@ -462,6 +624,9 @@ impl<'g> Iterator for GroupDevices<'g> {
 }
 
 /// Iterator over the PASID attachments of a locked group, see [`LockedGroup::pasid_domains`].
+///
+/// Like `xa_for_each_start()`, it visits every present entry in index order and skips the
+/// entries that hold no domain.
 pub struct PasidDomains<'g> {
     xa: *mut bindings::xarray,
     index: usize,
@@ -473,27 +638,31 @@ impl<'g> Iterator for PasidDomains<'g> {
     type Item = (u32, Domain<'g>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut index = self.index;
-        // SAFETY: `xa` is the group's PASID array, valid and stable while the mutex is held.
-        // `xa_find()` and `xa_find_after()` take the RCU read lock themselves.
-        let entry = unsafe {
-            if self.first {
-                bindings::xa_find(self.xa, &mut index, usize::MAX, XA_PRESENT)
-            } else {
-                bindings::xa_find_after(self.xa, &mut index, usize::MAX, XA_PRESENT)
+        loop {
+            let mut index = self.index;
+            // SAFETY: `xa` is the group's PASID array, valid and stable while the mutex is
+            // held. `xa_find()` and `xa_find_after()` take the RCU read lock themselves.
+            let entry = unsafe {
+                if self.first {
+                    bindings::xa_find(self.xa, &mut index, usize::MAX, bindings::XA_PRESENT)
+                } else {
+                    bindings::xa_find_after(self.xa, &mut index, usize::MAX, bindings::XA_PRESENT)
+                }
+            };
+            if entry.is_null() {
+                return None;
             }
-        };
-        if entry.is_null() {
-            return None;
+            self.first = false;
+            self.index = index;
+            // A PASID array index is an `ioasid_t`: it fits in a `u32`.
+            let Ok(pasid) = u32::try_from(index) else {
+                return None;
+            };
+            // SAFETY: `entry` is a present entry of the PASID array, a tagged domain or handle.
+            let domain = unsafe { bindings::pasid_array_entry_to_domain(entry) };
+            if let Some(domain) = Domain::from_raw(domain) {
+                return Some((pasid, domain));
+            }
         }
-        self.first = false;
-        self.index = index;
-        // SAFETY: `entry` is a present entry of the PASID array, a tagged domain or handle.
-        let domain = unsafe { bindings::pasid_array_entry_to_domain(entry) };
-        // A PASID array index is an `ioasid_t`, so it fits in a `u32`.
-        Some((u32::try_from(index).ok()?, Domain::from_raw(domain)?))
     }
 }
-
-/// `XA_PRESENT`: the search mark that matches every present entry.
-const XA_PRESENT: bindings::xa_mark_t = 8;

@@ -229,11 +229,20 @@ impl Device<device::Bound> {
     ///
     /// The function's RID and PASIDs are parked on its IOMMU group's blocking domain, so that
     /// the IOMMU neither translates for it nor sends it ATS invalidations, which a function in
-    /// reset may not answer. The returned token unblocks it when it is dropped or
-    /// [`IommuResetToken::done`] is called, so prepare and done are always balanced: `done`
-    /// needs a token, consumes it, and only [`Device::iommu_reset_prepare`] makes one.
+    /// reset may not answer; until the token ends, the group refuses domain attachments with
+    /// `-EBUSY`. The returned token unblocks the function when it is dropped or
+    /// [`IommuResetToken::done`] is called: `done` needs a token, consumes it, and only
+    /// [`Device::iommu_reset_prepare`] makes one, so a token cannot end twice or be forged.
     /// Resets through the PCI core ([`Device::reset_function`]) do this themselves; calls
     /// nest.
+    ///
+    /// A token that is leaked (`core::mem::forget`) never ends: the function stays blocked
+    /// (its DMA fails, it gets no ATS invalidations) and its group keeps refusing attachments
+    /// until the device is removed. That is safe, since nothing reaches the function's memory,
+    /// but the function is lost to its driver; so do not leak one.
+    ///
+    /// A function without ATS, or without an IOMMU, is not blocked: the IOMMU sends it no
+    /// invalidations to lose. The token is returned all the same and ending it does nothing.
     ///
     /// # Examples
     ///

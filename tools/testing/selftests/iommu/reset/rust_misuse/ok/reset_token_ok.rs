@@ -1,12 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Positive control for the IOMMU reset token misuse tests: balanced use compiles.
+//! Positive control for the misuse tests: balanced use of the IOMMU reset token, and reading
+//! the reset state of a bound device's IOMMU group, compile.
 
 use kernel::{
-    device::Bound,
+    device::{
+        Bound,
+        Device, //
+    },
+    iommu::group::Group,
     pci,
     prelude::*, //
 };
+
+/// Reads the reset state of a bound device: reading needs no reset path.
+#[expect(dead_code)]
+fn read_state(dev: &Device<Bound>) -> Option<(u32, bool, bool)> {
+    let group = Group::of_device(dev)?;
+    let locked = group.lock();
+    let gdev = locked.device(dev)?;
+    Some((
+        gdev.reset_depth(),
+        gdev.blocked(),
+        locked.recovery_cnt() > 0,
+    ))
+}
 
 /// Blocks and unblocks the IOMMU around a reset the driver would do itself.
 #[expect(dead_code)]
