@@ -329,16 +329,25 @@ impl Shared {
     }
 
     /// Load worker: map and unmap one page until stopped or the device goes away.
-    fn load(&self, page: Page) {
+    fn load(&self, mut page: Page) {
         while !self.stop.load(Relaxed) {
-            let mapped = self.dma.try_access_with(|dma| {
-                dma.map_page(&page, DataDirection::ToDevice).is_ok()
-                // The mapping is dropped, so unmapped, here.
+            // The mapping owns the page; unmapping gives it back for the next round.
+            let mapped = self.dma.try_access_with(move |dma| {
+                match dma.map_page(page, DataDirection::ToDevice) {
+                    Ok(mapping) => Ok(mapping.unmap()),
+                    Err(e) => Err(e.page),
+                }
             });
             match mapped {
-                Some(true) => self.counters.map_ops.add(1, Relaxed),
-                Some(false) => self.counters.map_errors.add(1, Relaxed),
-                // Unbound: nothing left to map for.
+                Some(Ok(p)) => {
+                    page = p;
+                    self.counters.map_ops.add(1, Relaxed);
+                }
+                Some(Err(p)) => {
+                    page = p;
+                    self.counters.map_errors.add(1, Relaxed);
+                }
+                // Unbound: nothing left to map for (the page went with the closure).
                 None => break,
             }
             // Let others run now and then: this loop never blocks otherwise.
