@@ -1,17 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Positive control for the misuse tests: balanced use of the IOMMU reset token, and reading
-//! the reset state of a bound device's IOMMU group, compile.
+//! Positive control for the misuse tests: balanced use of the IOMMU reset token, reading the
+//! reset state of a bound device's IOMMU group, and a streaming mapping that gives its page
+//! back, compile.
 
 use kernel::{
     device::{
         Bound,
         Device, //
     },
+    dma::{
+        streaming::Streaming,
+        DataDirection, //
+    },
     iommu::group::Group,
+    page::Page,
     pci,
     prelude::*, //
 };
+
+/// Maps a page, and frees it after the mapping gave it back.
+#[expect(dead_code)]
+fn map_and_free(dev: &Device<Bound>) -> Result {
+    let streaming = Streaming::new(dev)?;
+    let dma = streaming.access(dev)?;
+    let page = Page::alloc_page(GFP_KERNEL)?;
+    let mapping = dma.map_page(page, DataDirection::FromDevice)?;
+    mapping.sync_for_cpu();
+    drop(mapping.unmap());
+    Ok(())
+}
 
 /// Reads the reset state of a bound device: reading needs no reset path.
 #[expect(dead_code)]
