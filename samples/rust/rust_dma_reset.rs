@@ -36,8 +36,12 @@
 //! show that their oracle catches exactly that. Without the parameter `raw_flr` fails with
 //! `-EPERM`.
 //!
-//! At probe the driver resets the function once inside an [`pci::IommuResetToken`], the
-//! type-state API for drivers that reset a function themselves.
+//! With the module parameter `reset_at_probe=1` (off by default) the driver resets the function
+//! once at probe, inside an [`pci::IommuResetToken`], the type-state API for drivers that reset
+//! a function themselves.
+//!
+//! Unbinding stops the run and refuses later `start`s (`-ENODEV`): no work item outlives the
+//! binding.
 
 use kernel::{
     debugfs::{
@@ -219,6 +223,8 @@ impl Counters {
 struct RunState {
     /// Work items still running.
     active: u32,
+    /// The driver is unbinding: no run may start any more.
+    closed: bool,
     /// Parameters of the current or last run.
     params: Option<Params>,
     /// Reset latencies of the run, in nanoseconds.
@@ -259,6 +265,7 @@ impl Shared {
                 stop: Atomic::new(false),
                 state <- new_mutex!(RunState {
                     active: 0,
+                    closed: false,
                     params: None,
                     latencies: KVec::new(),
                     last_error: 0,
@@ -269,9 +276,14 @@ impl Shared {
         )
     }
 
-    /// Starts a run; fails with `EBUSY` while one is active.
+    /// Starts a run; fails with `EBUSY` while one is active and with `ENODEV` once the driver
+    /// is unbinding. Everything a run needs is allocated before anything changes, so a failed
+    /// allocation changes nothing.
     fn start(self: &Arc<Self>, p: Params) -> Result {
         let mut state = self.state.lock();
+        if state.closed {
+            return Err(ENODEV);
+        }
         if state.active > 0 {
             return Err(EBUSY);
         }
@@ -279,6 +291,11 @@ impl Shared {
             usize::try_from(p.resets).map_or(MAX_SAMPLES, |n| n.min(MAX_SAMPLES)),
             GFP_KERNEL,
         )?;
+        // CAST: At most `MAX_WORKERS`, which fits in a `usize`.
+        let mut pages = KVec::with_capacity(p.workers as usize, GFP_KERNEL)?;
+        for _ in 0..p.workers {
+            pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+        }
         core::mem::swap(&mut state.latencies, &mut latencies);
         state.latencies.clear();
         state.params = Some(p);
@@ -287,11 +304,11 @@ impl Shared {
         self.stop.store(false, Relaxed);
 
         let queue = workqueue::system_unbound();
-        for _ in 0..p.workers {
-            let page = Page::alloc_page(GFP_KERNEL)?;
+        while let Some(page) = pages.pop() {
             let this = self.clone();
             state.active += 1;
             if let Err(e) = queue.try_spawn(GFP_KERNEL, move || this.load(page)) {
+                // Out of memory for the work item: stop what was started.
                 state.active -= 1;
                 drop(state);
                 self.stop_and_wait();
@@ -312,12 +329,23 @@ impl Shared {
     }
 
     /// Stops the run, if any, and waits until all its work items have returned.
+    ///
+    /// `stop` is set under the state mutex, which `start()` holds while it clears it and
+    /// spawns the work items: a run either starts before and sees `stop`, or after.
     fn stop_and_wait(&self) {
-        self.stop.store(true, Relaxed);
         let mut state = self.state.lock();
+        self.stop.store(true, Relaxed);
         while state.active > 0 {
             self.idle.wait(&mut state);
         }
+    }
+
+    /// Stops the run for good: the driver is unbinding. A later `start` (from a debugfs write
+    /// that is still in flight) fails with `ENODEV` instead of spawning work items that would
+    /// outlive the binding.
+    fn shutdown(&self) {
+        self.state.lock().closed = true;
+        self.stop_and_wait();
     }
 
     fn worker_exit(&self) {
@@ -521,7 +549,8 @@ struct DmaReset {
 #[pinned_drop]
 impl PinnedDrop for DmaReset {
     fn drop(self: Pin<&mut Self>) {
-        self.shared.stop_and_wait();
+        // Also when probe fails after the files were created; the files go after this.
+        self.shared.shutdown();
     }
 }
 
@@ -563,19 +592,22 @@ impl pci::Driver for DmaReset {
             }
         );
         pin_init::pin_init_scope(move || {
-            // Take the function over in a known state: reset it, inside a token as a driver
-            // with its own reset mechanism would. The token nests with the reset's own
-            // blocking of the IOMMU.
-            let token = pdev.iommu_reset_prepare()?;
-            pdev.reset_function_locked()?;
-            let init = Self::new(pdev);
-            token.done();
-            Ok(init)
+            // Only when asked to (a user binding it to real hardware must not get a reset they
+            // did not ask for): take the function over in a known state, resetting it inside a
+            // token as a driver with its own reset mechanism would. The token nests with the
+            // reset's own blocking of the IOMMU.
+            if module_parameters::reset_at_probe.value() {
+                let token = pdev.iommu_reset_prepare()?;
+                let ret = pdev.reset_function_locked();
+                token.done();
+                ret?;
+            }
+            Ok(Self::new(pdev))
         })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self>) {
-        this.shared.stop_and_wait();
+        this.shared.shutdown();
     }
 }
 
@@ -589,6 +621,10 @@ kernel::module_pci_driver! {
         allow_raw_flr: bool {
             default: false,
             description: "Accept raw_flr, an FLR bypassing the IOMMU reset helpers (tests only)",
+        },
+        reset_at_probe: bool {
+            default: false,
+            description: "Reset the function at probe, inside an IOMMU reset token",
         },
     },
 }

@@ -1,0 +1,132 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Lifetime races of the Rust sample driver rust_dma_reset: "start" written
+# to its control file while the function is unbound and rebound, and while
+# the module is removed, ROUNDS times each (default 50). Nothing may hang
+# (the hung-task detector is armed with a short timeout and the kernel log
+# is checked), and no work item may outlive its binding: after each unbind
+# the sample's debugfs directory is gone, after each rmmod the module is,
+# and no task is left blocked.
+#
+# Usage: reset_sample_race.sh BDF   (or IOMMU_RESET_BDF=BDF)
+# Needs: the rust_dma_reset module and an ATS-capable function with no
+# driver bound.
+
+DIR=$(dirname "$0")
+. "$DIR/iommu_reset_lib.sh"
+
+ROUNDS=${IOMMU_RESET_RACE_ROUNDS:-50}
+DRV=rust_dma_reset
+HUNG_S=10
+
+ktap_print_header
+bdf=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
+reset_require_function "$bdf" unbound
+case $ROUNDS in '' | *[!0-9]*) reset_skip "IOMMU_RESET_RACE_ROUNDS=$ROUNDS is not a number" ;; esac
+[ -d /sys/bus/pci/drivers/$DRV ] || reset_load_module $DRV 2>/dev/null ||
+	reset_skip "no $DRV module (CONFIG_SAMPLE_RUST_DMA_RESET)"
+
+ktap_set_plan 4
+
+# A hang of more than HUNG_S seconds is reported in the kernel log.
+hung_old=$(cat /proc/sys/kernel/hung_task_timeout_secs 2>/dev/null)
+if [ -n "$hung_old" ]; then
+	echo $HUNG_S > /proc/sys/kernel/hung_task_timeout_secs
+	ktap_test_pass "hung-task detector armed (${HUNG_S}s)"
+else
+	ktap_test_skip "hung-task detector armed (no CONFIG_DETECT_HUNG_TASK)"
+fi
+log0=$(dmesg | wc -l)
+
+bind() {
+	echo $DRV > "$SYSFS_PCI/$1/driver_override"
+	echo "$1" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$SYSFS_PCI/$1/driver")")" = $DRV ]
+}
+unbind() {
+	[ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" > "$SYSFS_PCI/$1/driver/unbind"
+	echo > "$SYSFS_PCI/$1/driver_override"
+}
+# starter: write "start" to the control file as fast as possible, N times;
+# most writes fail (EBUSY while a run is active, ENODEV or ENOENT once the
+# driver is unbinding or gone), which is what the race is about.
+starter() {
+	j=0
+	while [ $j -lt "$1" ]; do
+		echo "start workers=2 resets=2 interval_ms=0" \
+			> "$DEBUGFS/$DRV-$bdf/control" 2>/dev/null
+		j=$((j + 1))
+	done
+}
+# Tasks in uninterruptible sleep, other than this test's own.
+blocked_tasks() {
+	n=0
+	for s in /proc/[0-9]*/status; do
+		grep -q '^State:.*D (disk sleep)' "$s" 2>/dev/null && n=$((n + 1))
+	done
+	echo $n
+}
+
+# The resets of the races run under the sample's own DMA load: the oracle
+# checks them like any other.
+oracle_describe "$bdf"
+oracle_phase 16
+oracle_expect sample-race "$bdf" clean
+
+# 2: start against unbind and rebind.
+i=0 bad=0
+while [ $i -lt "$ROUNDS" ]; do
+	bind "$bdf" || bad=$((bad + 1))
+	starter 30 &
+	w=$!
+	# Vary where in the writes the unbind lands.
+	[ $((i % 3)) = 0 ] || sleep "0.0$((i % 10))"
+	unbind "$bdf"
+	wait $w
+	# The binding is gone, and with it every file and work item of it.
+	[ -e "$DEBUGFS/$DRV-$bdf" ] && bad=$((bad + 1))
+	i=$((i + 1))
+done
+ktap_print_msg "start vs unbind/rebind: $ROUNDS rounds, $bad problems, $(blocked_tasks) blocked tasks"
+if [ $bad = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
+	ktap_test_pass "start racing unbind/rebind x$ROUNDS"
+else
+	ktap_test_fail "start racing unbind/rebind x$ROUNDS"
+fi
+
+# 3: start against rmmod.
+i=0 bad=0
+while [ $i -lt "$ROUNDS" ]; do
+	[ -d /sys/bus/pci/drivers/$DRV ] || reset_load_module $DRV 2>/dev/null || bad=$((bad + 1))
+	bind "$bdf" || bad=$((bad + 1))
+	starter 30 &
+	w=$!
+	[ $((i % 3)) = 0 ] || sleep "0.0$((i % 10))"
+	rmmod $DRV 2>/dev/null || bad=$((bad + 1))
+	wait $w
+	echo > "$SYSFS_PCI/$bdf/driver_override"
+	[ -d /sys/module/$DRV ] && bad=$((bad + 1))
+	i=$((i + 1))
+done
+ktap_print_msg "start vs rmmod: $ROUNDS rounds, $bad problems, $(blocked_tasks) blocked tasks"
+if [ $bad = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
+	ktap_test_pass "start racing rmmod x$ROUNDS"
+else
+	ktap_test_fail "start racing rmmod x$ROUNDS"
+fi
+
+oracle_phase 17
+
+# 4: nothing ran on after its binding: no hung task, no splat, and the
+# function still answers config requests.
+sleep 1
+splat=$(dmesg | tail -n +"$((log0 + 1))" |
+	grep -cE 'blocked for more than|BUG:|WARNING:|Oops|KASAN' || true)
+if [ "$splat" = 0 ] && [ "$(cfg_read "$bdf" 0 2)" != 65535 ]; then
+	ktap_test_pass "no hung task or splat after the races"
+else
+	ktap_test_fail "no hung task or splat after the races ($splat kernel reports)"
+fi
+[ -n "$hung_old" ] && echo "$hung_old" > /proc/sys/kernel/hung_task_timeout_secs
+ktap_finished
