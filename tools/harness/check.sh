@@ -9,6 +9,10 @@ set -euo pipefail
 . "$HARNESS_DIR/ktap.sh"
 
 phases_start
+# A run that starts without a build cache is a cold one (target: 45 min on
+# two cores); later ones are warm (10 min).
+COLD=0
+[ -d "$CACHE_DIR/ccache" ] || COLD=1
 ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
 
 step() { # name command...: a setup step; failure ends the run
@@ -36,6 +40,7 @@ finish() {
 	ktap_summary
 	echo
 	phases_print
+	budget_print "$COLD" 2700 600
 	[ -f "$OUT_ROOT/oracle-summary.txt" ] &&
 		echo "(per-phase oracle tables: above, after each boot, and in $OUT_ROOT/oracle-summary.txt)"
 	echo

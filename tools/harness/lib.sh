@@ -57,6 +57,22 @@ phases_print() {
 	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 }
 
+# budget_print COLD TARGET_COLD TARGET_WARM: one line with the run's time by
+# kind of phase against the target of a cold (empty cache) or warm run.
+budget_print() {
+	local cold=$1 tc=$2 tw=$3 total target kind
+	total=$(( $(date +%s) - T0 ))
+	if [ "$cold" = 1 ]; then target=$tc kind=cold; else target=$tw kind=warm; fi
+	awk -v total="$total" -v target="$target" -v kind="$kind" '
+		{ t = $NF; sub(/s$/, "", t); name = $0; sub(/ +[0-9]+s$/, "", name)
+		  if (name ~ /^build /) b += t; else if (name ~ /^vm /) v += t
+		  else if (name ~ /^(modules|initramfs) /) m += t
+		  else if (name == "lint") l += t; else o += t }
+		END { printf "Budget (%s run, target <= %d min): %d s = builds %d + boots %d + modules/initramfs %d + lint %d + setup/other %d: %s\n",
+			kind, target / 60, total, b, v, m, l, total - b - v - m - l,
+			total <= target ? "met" : "NOT met" }' "$(ts_file)"
+}
+
 # Source tree of a variant: upstream builds the pristine tree, ours the
 # patched work tree. KDIR= replaces the pristine tree.
 variant_src() {
