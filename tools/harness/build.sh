@@ -63,7 +63,8 @@ if ! [ -f "$obj/.config" ] || [ "$(cat "$obj/.cfg-hash" 2>/dev/null)" != "$cfg_h
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frag_paths[@]}" \
 		>>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "merge_config.sh failed"; }
 	kvmake -s olddefconfig >>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "olddefconfig failed"; }
-	# Every requested symbol must have survived olddefconfig.
+	# Every requested symbol must have survived olddefconfig; a later fragment
+	# overrides an earlier one, as in merge_config.sh.
 	bad=0
 	while IFS= read -r line; do
 		case $line in
@@ -76,7 +77,7 @@ if ! [ -f "$obj/.config" ] || [ "$(cat "$obj/.cfg-hash" 2>/dev/null)" != "$cfg_h
 				bad=1
 			fi ;;
 		esac
-	done < <(cat "${frag_paths[@]}")
+	done < <(cat "${frag_paths[@]}" | grep '^CONFIG_' | tac | awk -F= '!seen[$1]++' | tac)
 	if [ $bad != 0 ]; then
 		if ! grep -q '^CONFIG_RUST=y' "$obj/.config"; then
 			kvmake rustavailable 2>&1 | tail -5 || true
