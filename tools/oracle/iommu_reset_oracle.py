@@ -23,7 +23,16 @@ by --clock-tolerance (default 5 %).
 It then counts the Intel VT-d device-IOTLB invalidation descriptors whose
 source-id is that function and that QEMU processed inside one of its
 windows: each one is an invalidation that a real function under reset may
-drop (VT-d "Invalidation Time-out Error").
+drop (VT-d "Invalidation Time-out Error"). Both descriptor types count:
+"device" (Device-TLB Invalidate, source-id in bits 47:32 of the low word)
+and "device-piotlb" (PASID-based Device-TLB Invalidate, QEMU 10, source-id
+in bits 31:16).
+
+With --amd the trace is of an AMD-Vi IOMMU: QEMU's "amdvi_iotlb_inval"
+event (an INVALIDATE_IOTLB_PAGES command, the device-IOTLB invalidation)
+carries no device ID, so the VM must have exactly one ATS function, to
+which every such event is attributed; the raw-FLR negative control shows
+that the attribution sees the invalidations.
 
 Where the registers sit comes from "# oracle-dev" lines in the guest's
 test channel (its second serial port) (printed by the selftests), test phases from writes of the phase
@@ -182,14 +191,20 @@ class Oracle:
             self.ats[bdf] = ats
 
     def invalidation(self, t, typ, hi, lo):
-        if 'device' not in typ:
+        if typ == 'device':
+            sid = (lo >> 32) & 0xffff
+        elif typ == 'device-piotlb':
+            sid = (lo >> 16) & 0xffff
+        else:
             return
-        sid = (lo >> 32) & 0xffff
-        bdf = bdf_str(sid >> 8, (sid >> 3) & 0x1f, sid & 7)
+        self.device_invalidation(t, bdf_str(sid >> 8, (sid >> 3) & 0x1f, sid & 7))
+
+    def device_invalidation(self, t, bdf):
         self.invs[bdf].append(t)
         self.inv_total[(self.phase, bdf)] += 1
 
-    def feed(self, lines):
+    def feed(self, lines, amd_function=None):
+        """Reads a trace; amd_function: the one ATS function of an AMD-Vi VM."""
         for line in lines:
             m = TRACE_RE.match(line.rstrip('\n'))
             if not m:
@@ -207,6 +222,8 @@ class Oracle:
                 c = INV_RE.search(args)
                 if c:
                     self.invalidation(t, c.group(1), int(c.group(2), 16), int(c.group(3), 16))
+            elif ev == 'amdvi_iotlb_inval' and amd_function:
+                self.device_invalidation(t, amd_function)
 
     def finish(self):
         """Close open windows at the end of the trace; count invalidations."""
@@ -331,6 +348,8 @@ def main(argv=None):
     ap.add_argument('--baseline', action='store_true',
                     help='the kernel is the baseline: expectations tagged gap= must fail '
                     '(XFAIL); passing means the gap was not reproduced (FAIL)')
+    ap.add_argument('--amd', action='store_true',
+                    help='AMD-Vi trace: attribute every amdvi_iotlb_inval to the one ATS function')
     ap.add_argument('--label', default='', help='prefix for the machine-readable line')
     ap.add_argument('--ktap-start', type=int, default=0,
                     help='print expectation verdicts as KTAP results numbered from N+1')
@@ -352,12 +371,19 @@ def main(argv=None):
     if not devs:
         ap.error('no device description: pass --guest-log LOG or --dev')
 
+    amd_function = None
+    if args.amd:
+        ats = sorted(d.bdf for d in devs.values() if d.ats)
+        if len(ats) != 1:
+            ap.error('--amd: AMD-Vi invalidations carry no device ID, so the VM needs exactly '
+                     'one ATS function; described: %s' % (', '.join(ats) or 'none'))
+        amd_function = ats[0]
     try:
         with open(args.trace, errors='replace') as f:
             if not 0 <= args.clock_tolerance < 50:
                 ap.error('--clock-tolerance must be a percentage below 50')
             oracle = Oracle(devs, args.window_ms * 1000, args.clock_tolerance / 100)
-            oracle.feed(f)
+            oracle.feed(f, amd_function)
     except OSError as e:
         print('oracle: cannot read trace: %s' % e, file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Unit tests of the reset/invalidation oracle on recorded trace snippets."""
 
+import contextlib
 import io
 import os
 import unittest
@@ -116,6 +117,45 @@ class TestPmAndSbr(unittest.TestCase):
         lines = [cfg(0, '00:02.0', 0x3c, 0x4000ff), inv(10, 0x100),
                  cfg(2000, '00:02.0', 0x3c, 0xff)]
         self.assertEqual(run(lines)[(0, '0000:01:00.0')]['inv_in_windows'], 1)
+
+
+class TestDescriptorTypes(unittest.TestCase):
+    def flr(self, invs):
+        return ([cfg(0, '00:00.0', 0x3c, 1), cfg(10, '02:00.0', 0x48, 0x8000)] + invs)
+
+    def test_piotlb_source_id(self):
+        # PASID-based Device-TLB Invalidate (QEMU 10 "device-piotlb"): the source-id sits in
+        # bits 31:16 of the low word, not 47:32.
+        sid = 0x0200
+        line = '%svtd_inv_desc invalidate desc type device-piotlb high 0x0 low 0x%x\n' % (
+            ts(1000), (0x5 << 32) | (sid << 16) | 8)
+        rows = run(self.flr([line]))
+        self.assertEqual(rows[(1, '0000:02:00.0')]['inv_in_windows'], 1)
+
+    def test_other_types_ignored(self):
+        line = '%svtd_inv_desc invalidate desc type iotlb high 0x0 low 0x%x\n' % (
+            ts(1000), (0x0200 << 32) | 2)
+        rows = run(self.flr([line]))
+        self.assertEqual(rows[(1, '0000:02:00.0')]['inv_in_windows'], 0)
+
+    def test_amd_attribution(self):
+        oracle = o.Oracle({DEV.bdf: DEV}, 100000, 0.0)
+        oracle.feed(self.flr(['%samdvi_iotlb_inval \n' % ts(1000),
+                              '%samdvi_iotlb_inval \n' % ts(200000)]), DEV.bdf)
+        rows = {(r['phase'], r['bdf']): r for r in oracle.finish().summary()}
+        r = rows[(1, '0000:02:00.0')]
+        self.assertEqual((r['inv_total'], r['inv_in_windows']), (2, 1))
+
+    def test_amd_needs_one_ats_function(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile('w', suffix='.log') as log:
+            for bdf in ('0000:01:00.0', '0000:02:00.0'):
+                log.write('# oracle-dev bdf=%s exp=0x40 pm=0x80 ats=0x100 bridge=none\n' % bdf)
+            log.flush()
+            with self.assertRaises(SystemExit):
+                with redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    o.main([os.path.join(HERE, 'testdata', 'flr-clean.trace'),
+                            '--guest-log', log.name, '--amd'])
 
 
 class TestVerdicts(unittest.TestCase):
