@@ -17,17 +17,20 @@
 //!
 //! Control and observation, in `/sys/kernel/debug/rust_dma_reset-<BDF>/`:
 //!
-//! - `control`: `start [workers=N] [resets=M] [interval_ms=K] [method=any|flr|bus]` (defaults
+//! - `control`: `start [workers=N] [resets=M] [interval_ms=K] [method=any|bus]` (defaults
 //!   2, 100, 10, any; the run ends after M resets, M=0 runs the load until `stop`), or `stop`.
 //!   Anything else, a value out of range, or `start` while a run is active fails (`-EINVAL`,
 //!   `-EBUSY`) and changes nothing. `raw_flr`: see below.
 //! - `stats`: counters of the current or last run.
 //!
 //! Reset methods: `any` is `pci_reset_function()`, which tries the methods in the order of the
-//! function's `reset_method` sysfs attribute (FLR first where the function has it); `flr` an FLR
-//! only; `bus` a reset of the slot or bus with every function on it (`pci_reset_bus()`, VFIO's
-//! hot reset). The PM (D3hot) reset has no driver API: write `pm` to `reset_method` and use
-//! `any`.
+//! function's `reset_method` sysfs attribute (FLR first where the function has it), through the
+//! PCI core's own path (the driver's reset handlers, config space saved and restored); `bus` a
+//! reset of the slot or bus with every function on it (`pci_reset_bus()`, VFIO's hot reset). For
+//! one method only (`flr`, `pm`), write it to `reset_method` and use `any`.
+//!
+//! The workers reach the bound function through a [`pci::Binding`]: unbinding waits until none
+//! holds it, and a worker that finds the driver unbinding ends.
 //!
 //! Negative control, for tests only: with the module parameter `allow_raw_flr=1` (off by
 //! default), `raw_flr` starts an FLR by writing the function's Device Control register directly,
@@ -63,7 +66,6 @@ use kernel::{
     prelude::*,
     str::CString,
     sync::{
-        aref::ARef,
         atomic::{
             Atomic,
             Relaxed, //
@@ -104,8 +106,6 @@ const FLR_WAIT_MS: i64 = 100;
 enum Method {
     /// `pci_reset_function()`: the methods of `reset_method`, in order.
     Any,
-    /// An FLR only.
-    Flr,
     /// A reset of the slot or bus, with every function on it.
     Bus,
 }
@@ -114,13 +114,13 @@ impl Method {
     fn parse(value: &str) -> Result<Self> {
         match value {
             "any" => Ok(Self::Any),
-            "flr" => Ok(Self::Flr),
-            "bus" => Ok(Self::Bus),
-            "pm" => {
-                // Drivers have no API for the PM reset: say how to get one.
-                pr_info!("method=pm: write pm to reset_method and use method=any\n");
+            "flr" | "pm" => {
+                // The PCI core resets with the methods of `reset_method`, in order: that is
+                // where a single method is chosen.
+                pr_info!("method={value}: write {value} to reset_method and use method=any\n");
                 Err(EINVAL)
             }
+            "bus" => Ok(Self::Bus),
             _ => Err(EINVAL),
         }
     }
@@ -128,7 +128,6 @@ impl Method {
     fn name(self) -> &'static str {
         match self {
             Self::Any => "any",
-            Self::Flr => "flr",
             Self::Bus => "bus",
         }
     }
@@ -236,7 +235,7 @@ struct RunState {
 /// State shared by the debugfs files and the work items.
 #[pin_data]
 struct Shared {
-    pdev: ARef<pci::Device>,
+    binding: pci::Binding,
     dma: Devres<Streaming>,
     counters: Counters,
     stop: Atomic<bool>,
@@ -249,10 +248,9 @@ struct Shared {
 impl Shared {
     fn new(pdev: &pci::Device<Core<'_>>) -> Result<Arc<Self>> {
         let dma = Streaming::new(pdev.as_ref())?;
-        let pdev: &pci::Device = pdev;
         Arc::pin_init(
             try_pin_init!(Self {
-                pdev: pdev.into(),
+                binding: pdev.binding()?,
                 dma,
                 counters: Counters {
                     map_ops: Atomic::new(0),
@@ -391,12 +389,16 @@ impl Shared {
         let mut done = 0;
         while done < p.resets && !self.stop.load(Relaxed) {
             let start = Instant::<Monotonic>::now();
-            // Never wait for the device lock: unbind holds it while it stops this worker.
-            let reset = match p.method {
-                Method::Any => self.pdev.try_reset_function(),
-                Method::Flr => self.pdev.try_reset_flr(),
-                Method::Bus => self.pdev.try_reset_bus(),
+            // The bound function, until the driver unbinds. Never wait for the device lock
+            // while holding it: unbind holds that lock while it waits for this worker.
+            let Some(pdev) = self.binding.enter() else {
+                break;
             };
+            let reset = match p.method {
+                Method::Any => pdev.try_reset_function(),
+                Method::Bus => pdev.try_reset_bus(),
+            };
+            drop(pdev);
             match reset {
                 Ok(()) => {
                     let ns = start.elapsed().as_nanos();
@@ -434,34 +436,33 @@ impl Shared {
     fn raw_flr(&self) -> Result {
         if !module_parameters::allow_raw_flr.value() {
             dev_info!(
-                self.pdev,
+                self.binding.device(),
                 "raw_flr is for tests only: load the module with allow_raw_flr=1\n"
             );
             return Err(EPERM);
         }
-        // The device lock keeps the function bound, and other resets away, meanwhile.
-        self.pdev.try_with_bound(|pdev| {
-            let cap = pdev.pcie_cap().ok_or(ENOTTY)?;
-            let cfg = pdev.config_space();
-            if cfg.try_read32(cap + PCI_EXP_DEVCAP)? & PCI_EXP_DEVCAP_FLR == 0 {
-                return Err(ENOTTY);
-            }
-            pdev.save_state()?;
-            let ctl = cfg.try_read16(cap + PCI_EXP_DEVCTL)?;
-            let ret = cfg.try_write16(ctl | PCI_EXP_DEVCTL_BCR_FLR, cap + PCI_EXP_DEVCTL);
-            fsleep(Delta::from_millis(FLR_WAIT_MS));
-            pdev.restore_state();
-            ret?;
-            self.counters.raw_flrs.add(1, Relaxed);
-            Ok(())
-        })?
+        // The binding keeps the function bound meanwhile.
+        let pdev = self.binding.enter().ok_or(ENODEV)?;
+        let cap = pdev.pcie_cap().ok_or(ENOTTY)?;
+        let cfg = pdev.config_space();
+        if cfg.try_read32(cap + PCI_EXP_DEVCAP)? & PCI_EXP_DEVCAP_FLR == 0 {
+            return Err(ENOTTY);
+        }
+        pdev.save_state()?;
+        let ctl = cfg.try_read16(cap + PCI_EXP_DEVCTL)?;
+        let ret = cfg.try_write16(ctl | PCI_EXP_DEVCTL_BCR_FLR, cap + PCI_EXP_DEVCTL);
+        fsleep(Delta::from_millis(FLR_WAIT_MS));
+        pdev.restore_state();
+        ret?;
+        self.counters.raw_flrs.add(1, Relaxed);
+        Ok(())
     }
 
     fn write_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counters;
         let mut state = self.state.lock();
         let running = state.active > 0;
-        writeln!(f, "device {}", dev_name(&self.pdev))?;
+        writeln!(f, "device {}", dev_name(self.binding.device()))?;
         writeln!(f, "state {}", if running { "running" } else { "idle" })?;
         if let Some(p) = state.params {
             writeln!(
@@ -473,7 +474,11 @@ impl Shared {
                 p.method.name()
             )?;
         }
-        writeln!(f, "ats_supported {}", u8::from(self.pdev.ats_supported()))?;
+        writeln!(
+            f,
+            "ats_supported {}",
+            u8::from(self.binding.device().ats_supported())
+        )?;
         writeln!(f, "map_ops {}", c.map_ops.load(Relaxed))?;
         writeln!(f, "map_errors {}", c.map_errors.load(Relaxed))?;
         writeln!(f, "resets_ok {}", c.resets_ok.load(Relaxed))?;

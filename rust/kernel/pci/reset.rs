@@ -8,120 +8,27 @@ use super::Device;
 use crate::{
     bindings,
     device,
+    devres,
     error::to_result,
-    prelude::*, //
+    new_condvar,
+    new_mutex,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        CondVar,
+        Mutex, //
+    }, //
 };
-use core::ops::ControlFlow;
+use core::{
+    ops::{
+        ControlFlow,
+        Deref, //
+    },
+    ptr, //
+};
 
 impl Device {
-    /// Resets the function with the first reset method that works (`pci_reset_function()`).
-    ///
-    /// Saves and restores the function's config space around the reset and parks it on its
-    /// IOMMU group's blocking domain while it is reset. Takes the device lock, so it must not
-    /// be called with it held: from a driver's `probe` or `unbind`, use
-    /// [`Device::reset_function_locked`].
-    ///
-    /// Returns [`ENOTTY`] when the function has no usable reset method.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kernel::{pci, prelude::*};
-    ///
-    /// fn recover(pdev: &pci::Device) -> Result {
-    ///     pdev.reset_function().inspect_err(|e| {
-    ///         dev_err!(pdev, "reset failed: {:?}\n", e);
-    ///     })
-    /// }
-    /// ```
-    pub fn reset_function(&self) -> Result {
-        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
-        to_result(unsafe { bindings::pci_reset_function(self.as_raw()) })
-    }
-
-    /// Like [`Device::reset_function`], but fails with [`EAGAIN`] instead of waiting when the
-    /// device lock is contended.
-    pub fn try_reset_function(&self) -> Result {
-        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
-        to_result(unsafe { bindings::pci_try_reset_function(self.as_raw()) })
-    }
-
-    /// Resets the function with an FLR and no other method, like [`Device::try_reset_function`]
-    /// with `reset_method` set to `flr`.
-    ///
-    /// Fails with [`EAGAIN`] when the device lock is contended and with [`ENOTTY`] when the
-    /// function has no FLR. Saves and restores the function's config space around the FLR;
-    /// `pcie_flr()` parks the function on its IOMMU group's blocking domain meanwhile.
-    pub fn try_reset_flr(&self) -> Result {
-        let pdev = self.as_raw();
-        // SAFETY: By the type invariant `pdev` is a valid `struct pci_dev`.
-        if unsafe { bindings::pci_dev_trylock(pdev) } == 0 {
-            return Err(EAGAIN);
-        }
-        // SAFETY: `pdev` is valid and its device lock is held, as saving and restoring its
-        // state and resetting it require.
-        let ret = unsafe {
-            bindings::pci_save_state(pdev);
-            let ret = bindings::pcie_reset_flr(pdev, false);
-            bindings::pci_restore_state(pdev);
-            ret
-        };
-        // SAFETY: The lock was taken above.
-        unsafe { bindings::pci_dev_unlock(pdev) };
-        to_result(ret)
-    }
-
-    /// Resets the slot or bus the function is on, with every function on it, through a
-    /// secondary bus reset of the bridge above (`pci_reset_bus()`, as VFIO's hot reset).
-    ///
-    /// Fails with [`EAGAIN`] when a device lock on the bus is contended and with [`ENOTTY`]
-    /// when the bus cannot be reset (e.g. a root bus, or other functions outside the slot).
-    /// Saves and restores the config space of every function on the bus.
-    pub fn try_reset_bus(&self) -> Result {
-        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
-        to_result(unsafe { bindings::pci_reset_bus(self.as_raw()) })
-    }
-
-    /// Calls `f` with the function as a bound device, holding the device lock so that it stays
-    /// bound until `f` returns.
-    ///
-    /// For work on the function outside `probe` and `unbind` that needs the bound device, e.g.
-    /// from a driver's debugfs file. Never waits for the lock: fails with [`EAGAIN`] when it is
-    /// contended (the driver core holds it while it unbinds the driver, which may wait for that
-    /// very file operation to end) and with [`ENODEV`] when no driver is bound. `f` runs with
-    /// the device lock held, so it must not call [`Device::reset_function`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kernel::{io::Io, pci, prelude::*};
-    ///
-    /// fn command_register(pdev: &pci::Device) -> Result<u16> {
-    ///     pdev.try_with_bound(|pdev| pdev.config_space().try_read16(0x4))?
-    /// }
-    /// ```
-    pub fn try_with_bound<R>(&self, f: impl FnOnce(&Device<device::Bound>) -> R) -> Result<R> {
-        let pdev = self.as_raw();
-        // SAFETY: By the type invariant `pdev` is a valid `struct pci_dev`.
-        if unsafe { bindings::pci_dev_trylock(pdev) } == 0 {
-            return Err(EAGAIN);
-        }
-        // SAFETY: `pdev` is valid and its device lock, which protects `dev.driver`, is held.
-        let bound = unsafe { !(*pdev).dev.driver.is_null() };
-        let ret = if bound {
-            // SAFETY: `Device<Bound>` is a transparent wrapper of the same `struct pci_dev` as
-            // `Device`. A driver is bound and cannot be unbound before the device lock is
-            // released (unbinding takes it), which happens only after `f` has returned.
-            let bound = unsafe { &*core::ptr::from_ref(self).cast::<Device<device::Bound>>() };
-            Ok(f(bound))
-        } else {
-            Err(ENODEV)
-        };
-        // SAFETY: The lock was taken above.
-        unsafe { bindings::pci_dev_unlock(pdev) };
-        ret
-    }
-
     /// Returns the offset of the function's PCI Express capability in its config space, or
     /// [`None`] for a conventional PCI function.
     pub fn pcie_cap(&self) -> Option<usize> {
@@ -209,6 +116,57 @@ impl Device {
 }
 
 impl Device<device::Bound> {
+    /// Resets the function with the first reset method that works (`pci_reset_function()`).
+    ///
+    /// The PCI core saves and restores the function's config space around the reset, calls the
+    /// bound driver's `reset_prepare`/`reset_done` handlers, and parks the function on its IOMMU
+    /// group's blocking domain while it is reset. Takes the device lock, so it must not be
+    /// called with it held (from a driver's `probe` or `unbind`, use
+    /// [`Device::reset_function_locked`]), nor while the driver may be unbinding and waiting
+    /// for the caller (e.g. with a [`BoundRef`] held): use [`Device::try_reset_function`] there.
+    ///
+    /// Returns [`ENOTTY`] when the function has no usable reset method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{device::Bound, pci, prelude::*};
+    ///
+    /// fn recover(pdev: &pci::Device<Bound>) -> Result {
+    ///     pdev.reset_function().inspect_err(|e| {
+    ///         dev_err!(pdev, "reset failed: {:?}\n", e);
+    ///     })
+    /// }
+    /// ```
+    pub fn reset_function(&self) -> Result {
+        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`, bound to the
+        // caller's driver.
+        to_result(unsafe { bindings::pci_reset_function(self.as_raw()) })
+    }
+
+    /// Like [`Device::reset_function`], but fails with [`EAGAIN`] instead of waiting when the
+    /// device lock is contended.
+    ///
+    /// The methods tried are those of the function's `reset_method` sysfs attribute, in its
+    /// order: to reset a function with an FLR only, write `flr` there.
+    pub fn try_reset_function(&self) -> Result {
+        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`, bound to the
+        // caller's driver.
+        to_result(unsafe { bindings::pci_try_reset_function(self.as_raw()) })
+    }
+
+    /// Resets the slot or bus the function is on, with every function on it, through a
+    /// secondary bus reset of the bridge above (`pci_reset_bus()`, as VFIO's hot reset).
+    ///
+    /// Fails with [`EAGAIN`] when a device lock on the bus is contended and with [`ENOTTY`]
+    /// when the bus cannot be reset (e.g. a root bus, or other functions outside the slot).
+    /// Saves and restores the config space of every function on the bus.
+    pub fn try_reset_bus(&self) -> Result {
+        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`, bound to the
+        // caller's driver.
+        to_result(unsafe { bindings::pci_reset_bus(self.as_raw()) })
+    }
+
     /// Saves the function's config space (`pci_save_state()`), to restore it with
     /// [`Device::restore_state`] after a reset the driver performs itself.
     pub fn save_state(&self) -> Result {
@@ -320,5 +278,131 @@ impl<'a> Device<device::Core<'a>> {
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev` and the `Core` context guarantees
         // that the device lock is held, as `pci_reset_function_locked()` requires.
         to_result(unsafe { bindings::pci_reset_function_locked(self.as_raw()) })
+    }
+}
+
+/// A driver's handle on its binding to a PCI function, for work outside `probe` and `unbind`
+/// that needs the bound function and may sleep, e.g. a reset from a work item.
+///
+/// [`Binding::enter`] returns a [`BoundRef`], through which the function is a
+/// `Device<Bound>`, until the driver starts unbinding; unbinding then waits until every
+/// [`BoundRef`] is dropped. The work must therefore not wait for the device lock while it holds
+/// one (the driver core holds it while it unbinds): it uses the `try_` methods, such as
+/// [`Device::try_reset_function`], and drops the [`BoundRef`] when they fail with [`EAGAIN`].
+///
+/// A leaked [`BoundRef`] (`core::mem::forget`) keeps the unbinding waiting for good: a hang,
+/// never a use of the function after its driver left.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{pci, prelude::*};
+///
+/// fn reset_from_work(binding: &pci::Binding) -> Result {
+///     let pdev = binding.enter().ok_or(ENODEV)?;
+///     pdev.try_reset_function()
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Binding {
+    pdev: ARef<Device>,
+    state: Arc<BindingState>,
+}
+
+/// The state of a [`Binding`].
+#[pin_data]
+struct BindingState {
+    /// Whether the driver is unbinding, and how many [`BoundRef`]s are out.
+    #[pin]
+    inner: Mutex<(bool, usize)>,
+    /// Signalled when the last [`BoundRef`] goes.
+    #[pin]
+    idle: CondVar,
+}
+
+/// Closes a [`Binding`] when the driver unbinds: registered with devres, dropped in the
+/// unbinding, and waits there for the [`BoundRef`]s that are out.
+struct BindingCloser(Arc<BindingState>);
+
+impl Drop for BindingCloser {
+    fn drop(&mut self) {
+        let mut inner = self.0.inner.lock();
+        inner.0 = true;
+        while inner.1 > 0 {
+            self.0.idle.wait(&mut inner);
+        }
+    }
+}
+
+impl Device<device::Bound> {
+    /// Returns a handle on the current binding, see [`Binding`].
+    pub fn binding(&self) -> Result<Binding> {
+        let state = Arc::pin_init(
+            pin_init!(BindingState {
+                inner <- new_mutex!((false, 0)),
+                idle <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        devres::register(self.as_ref(), BindingCloser(state.clone()), GFP_KERNEL)?;
+        let pdev: &Device = self;
+        Ok(Binding {
+            pdev: pdev.into(),
+            state,
+        })
+    }
+}
+
+impl Binding {
+    /// Returns the function as a bound device, or [`None`] once its driver is unbinding.
+    ///
+    /// May sleep.
+    pub fn enter(&self) -> Option<BoundRef<'_>> {
+        let mut inner = self.state.inner.lock();
+        if inner.0 {
+            return None;
+        }
+        inner.1 += 1;
+        // INVARIANT: The count now includes the returned `BoundRef`, and the binding was open.
+        Some(BoundRef { binding: self })
+    }
+
+    /// Returns the function, without a claim on its binding.
+    pub fn device(&self) -> &Device {
+        &self.pdev
+    }
+}
+
+/// The function of a [`Binding`] as a bound device; the driver cannot finish unbinding while
+/// it exists.
+///
+/// # Invariants
+///
+/// `binding`'s count of [`BoundRef`]s includes this one, and the binding was open when it was
+/// counted: the driver's unbinding waits for it in [`BindingCloser`], so the function stays
+/// bound to the driver that made the binding for the object's lifetime.
+pub struct BoundRef<'a> {
+    binding: &'a Binding,
+}
+
+impl Deref for BoundRef<'_> {
+    type Target = Device<device::Bound>;
+
+    fn deref(&self) -> &Self::Target {
+        let pdev: &Device = &self.binding.pdev;
+        // SAFETY: `Device<Bound>` is a transparent wrapper of the same `struct pci_dev` as
+        // `Device`, and the function is bound to the binding's driver for the lifetime of `self`
+        // (type invariant).
+        unsafe { &*ptr::from_ref(pdev).cast::<Device<device::Bound>>() }
+    }
+}
+
+impl Drop for BoundRef<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.binding.state.inner.lock();
+        inner.1 -= 1;
+        if inner.1 == 0 {
+            self.binding.state.idle.notify_all();
+        }
     }
 }

@@ -66,7 +66,8 @@ fi
 before=$(cat "$DEBUGFS/$DRV-$bdf/stats")
 bad=0
 for cmd in "" "go" "stop now" "start workers" "start workers=-1" "start workers=17" \
-	"start resets=1000001" "start interval_ms=10001" "start method=pm" "start method=FLR" \
+	"start resets=1000001" "start interval_ms=10001" "start method=pm" \
+	"start method=flr" "start method=FLR" \
 	"start workers=0 resets=0" "start workers=0x2" "$(printf 'start %0200d' 0)"; do
 	if ctl "$bdf" "$cmd"; then
 		ktap_print_msg "accepted bad command '$cmd'"
@@ -178,12 +179,16 @@ else
 	ktap_test_skip "multifunction: no sibling function given"
 fi
 
-# 9: the sample's FLR-only and bus-reset methods under load. A bus reset
-# resets every function of the slot or bus, the sibling included.
+# 9: FLR only (reset_method set to flr, the PCI core's own path) and the
+# sample's bus-reset method under load. A bus reset resets every function
+# of the slot or bus, the sibling included.
 oracle_phase 12
 oracle_expect sample-methods "$bdf" clean
-ctl "$bdf" "start workers=2 resets=20 interval_ms=0 method=flr"
+methods=$(cat "$SYSFS_PCI/$bdf/reset_method")
+echo flr > "$SYSFS_PCI/$bdf/reset_method"
+ctl "$bdf" "start workers=2 resets=20 interval_ms=0"
 wait_idle "$bdf"
+echo "$methods" > "$SYSFS_PCI/$bdf/reset_method"
 f_ok=$(stat "$bdf" resets_ok)
 f_bad=$(stat "$bdf" resets_failed)
 ctl "$bdf" "start workers=2 resets=5 interval_ms=0 method=bus"
@@ -197,7 +202,7 @@ for f in $bdf $sib; do
 done
 # QEMU's root ports never report Link Active, so the PCI core reports
 # their bus resets as failed although the functions come back.
-ktap_print_msg "sample method=flr: ok $f_ok failed $f_bad; method=bus: ok $b_ok" \
+ktap_print_msg "sample with reset_method=flr: ok $f_ok failed $f_bad; method=bus: ok $b_ok" \
 	"failed $b_bad (last error $b_err); functions answering: $alive"
 if [ "$f_ok" = 20 ] && [ "$f_bad" = 0 ] && [ $((b_ok + b_bad)) = 5 ] && [ $alive = 1 ]; then
 	ktap_test_pass "sample: FLR-only and bus-reset methods under DMA load"

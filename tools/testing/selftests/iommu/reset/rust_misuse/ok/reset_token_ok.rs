@@ -19,6 +19,13 @@ use kernel::{
     prelude::*, //
 };
 
+/// Resets a function from a work item, through the driver's binding.
+#[expect(dead_code)]
+fn reset_from_work(binding: &pci::Binding) -> Result {
+    let pdev = binding.enter().ok_or(ENODEV)?;
+    pdev.try_reset_function()
+}
+
 /// Maps a page, and frees it after the mapping gave it back.
 #[expect(dead_code)]
 fn map_and_free(dev: &Device<Bound>) -> Result {
