@@ -114,7 +114,7 @@ if [ "$variant" = ours ]; then
 	mkdir -p "$obj/.lint"
 	mapfile -t ours_rs < <(cd "$REPO_DIR" && find rust drivers samples -name '*.rs' | sort)
 	while read -r o prefix; do
-		grep -qE "^  (CLIPPY|RUSTC)( [A-Z]+)? $o\$" "$log" || continue
+		grep -qE "^  (CLIPPY|RUSTC) .* $o\$" "$log" || continue
 		files=()
 		for f in "${ours_rs[@]}"; do
 			case $f in "$prefix"*) files+=("$f") ;; esac

@@ -13,7 +13,8 @@ being ok, fail, skip or xfail:
   - every test case of every (nested) KTAP document;
   - a failure for every document whose plan ("1..N") does not match the
     results that arrived (lost or garbled output), for a document without
-    a plan, and for a log without any KTAP at all.
+    a plan, for a test the runner reports ("selftests: DIR: TEST") whose
+    own KTAP never arrived, and for a log without any KTAP at all.
 
 Missing evidence is a failure, never a silent pass.
 """
@@ -44,6 +45,7 @@ class Doc:
         self.plan = None
         self.skip_all = None
         self.results = 0
+        self.children = 0
 
 
 def status_of(res, rest):
@@ -71,6 +73,8 @@ def parse(lines, prefix):
         if body.startswith('TAP version'):
             close_to(depth)
             name = header if header and depth > 0 else 'document %d' % (len(closed) + len(docs) + 1)
+            if docs and docs[-1].depth < depth:
+                docs[-1].children += 1
             docs.append(Doc(depth, name))
             continue
         m = HDR_RE.match(body)
@@ -95,6 +99,14 @@ def parse(lines, prefix):
         doc = docs[-1]
         doc.results += 1
         desc = (m.group(3) or '').strip()
+        runner = HDR_RE.match(re.sub(r'\s*#.*$', '', desc))
+        if runner:
+            # The runner's result of one test: the test's own KTAP, nested
+            # behind it, must have arrived.
+            if doc.children == 0:
+                out.append(('fail', '%s: %s: the test\'s own KTAP did not arrive'
+                            % (prefix, runner.group(2))))
+            doc.children = 0
         text = re.sub(r'\s*#\s*(SKIP|XFAIL).*$', '', desc)
         if depth > 0 and doc.name:
             text = '%s: %s' % (doc.name, text)

@@ -70,6 +70,14 @@ class KtapImport(unittest.TestCase):
         self.assertIn(('fail', 'cell: document 1: 1 results of 2 planned '
                        '(output lost or garbled)'), got)
 
+    def test_runner_without_nested_output_fails(self):
+        # The runner's own lines arrived, its tests' output went elsewhere.
+        log = ''.join(l for l in RUNNER_LOG.splitlines(True)
+                      if not l.startswith('# ') or l.startswith('# selftests:'))
+        got = imported(log)
+        self.assertIn(('fail', "cell: reset_smoke.sh: the test's own KTAP did not arrive"), got)
+        self.assertIn(('fail', "cell: reset_gaps.sh: the test's own KTAP did not arrive"), got)
+
     def test_empty_log_fails(self):
         self.assertEqual(imported(''), [('fail', 'cell: guest test channel holds no KTAP')])
 

@@ -379,8 +379,8 @@ impl Binding {
 /// # Invariants
 ///
 /// `binding`'s count of [`BoundRef`]s includes this one, and the binding was open when it was
-/// counted: the driver's unbinding waits for it in [`BindingCloser`], so the function stays
-/// bound to the driver that made the binding for the object's lifetime.
+/// counted: the driver's unbinding waits for it (in the binding's devres closer), so the
+/// function stays bound to the driver that made the binding for the object's lifetime.
 pub struct BoundRef<'a> {
     binding: &'a Binding,
 }

@@ -21,7 +21,11 @@ DEBUGFS=/sys/kernel/debug
 # timeout", AMD-Vi's completion-wait timeout, and the three drivers' fault
 # reports. QEMU never produces them (it completes every invalidation at
 # once); its oracle counts the invalidations instead.
-RESET_KMSG_RE='Invalidation Time-out Error|ATC invalidate timeout|CMD_SYNC timeout|Completion-Wait loop timed out|DMAR: \[DMA (Read|Write)|DMAR: DRHD: handling fault|AMD-Vi: Event logged \[(IO_PAGE_FAULT|INVALID_DEVICE_REQUEST)|event 0x[0-9a-f]+ received'
+RESET_KMSG_RE='Invalidation Time-out Error|ATC invalidate timeout|CMD_SYNC timeout'
+RESET_KMSG_RE="$RESET_KMSG_RE|Completion-Wait loop timed out"
+RESET_KMSG_RE="$RESET_KMSG_RE|DMAR: \\[DMA (Read|Write)|DMAR: DRHD: handling fault"
+RESET_KMSG_RE="$RESET_KMSG_RE|AMD-Vi: Event logged \\[(IO_PAGE_FAULT|INVALID_DEVICE_REQUEST)"
+RESET_KMSG_RE="$RESET_KMSG_RE|event 0x[0-9a-f]+ received"
 
 # reset_kmsg_mark: remember where the kernel log is now (its last printk
 # timestamp, or its length where it has none).
@@ -63,7 +67,7 @@ ktap_test_pass() {
 		__ktap_test "ok" "$1"
 		KTAP_CNT_PASS=$((KTAP_CNT_PASS + 1))
 	else
-		__ktap_test "not ok" "$1 (the kernel reported an invalidation timeout or IOMMU fault)"
+		__ktap_test "not ok" "$1 (kernel reported an invalidation timeout or IOMMU fault)"
 		KTAP_CNT_FAIL=$((KTAP_CNT_FAIL + 1))
 	fi
 	reset_kmsg_mark
@@ -244,8 +248,8 @@ reset_gap_result() {
 reset_kmsg_selftest() {
 	reset_kmsg_mark
 	sleep 0.01
-	echo "iommu_reset selftest: injected report: DMAR: QI HEAD: Invalidation Time-out Error (ITE) cleared" \
-		> /dev/kmsg 2>/dev/null || return 2
+	msg="DMAR: QI HEAD: Invalidation Time-out Error (ITE) cleared"
+	echo "iommu_reset selftest: injected report: $msg" > /dev/kmsg 2>/dev/null || return 2
 	if reset_kmsg_quiet > /dev/null; then
 		st=1
 	else

@@ -88,7 +88,8 @@ while [ $i -lt "$ROUNDS" ]; do
 	[ -e "$DEBUGFS/$DRV-$bdf" ] && bad=$((bad + 1))
 	i=$((i + 1))
 done
-ktap_print_msg "start vs unbind/rebind: $ROUNDS rounds, $bad problems, $(blocked_tasks) blocked tasks"
+ktap_print_msg "start vs unbind/rebind: $ROUNDS rounds, $bad problems," \
+	"$(blocked_tasks) blocked tasks"
 if [ $bad = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
 	ktap_test_pass "start racing unbind/rebind x$ROUNDS"
 else
@@ -109,7 +110,8 @@ while [ $i -lt "$ROUNDS" ]; do
 	[ -d /sys/module/$DRV ] && bad=$((bad + 1))
 	i=$((i + 1))
 done
-ktap_print_msg "start vs rmmod: $ROUNDS rounds, $bad problems, $(blocked_tasks) blocked tasks"
+ktap_print_msg "start vs rmmod: $ROUNDS rounds, $bad problems," \
+	"$(blocked_tasks) blocked tasks"
 if [ $bad = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
 	ktap_test_pass "start racing rmmod x$ROUNDS"
 else
