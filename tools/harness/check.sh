@@ -63,7 +63,7 @@ vm_test() {
 	"$HARNESS_DIR/run-vm.sh" "$variant" "$plan" "$mode" || rc=$?
 	if [ $rc = 75 ]; then
 		# An emulator hang (see run-vm.sh): boot once more, and say so.
-		echo "# $label: QEMU's VT-d model hung (guest in qi_submit_sync); booting once more"
+		echo "# $label: the emulated guest hung (see run-vm.sh); booting once more"
 		rm -rf "$run.hung"
 		mv "$run" "$run.hung"
 		rc=0

@@ -47,9 +47,9 @@ if ! [ -x "$BINDGEN" ] || ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGE
 		die "cargo install bindgen-cli $BINDGEN_VERSION failed (needs access to the Rust package registry)"
 fi
 
-# QEMU 10 from the backports suite of this Debian release: its TCG runs a
-# host thread per vCPU without 7.2's crash under FLRs, and its AMD-Vi model
-# translates DMA (pt=off). The suite is added for this one install through a
+# QEMU 10 from the backports suite of this Debian release: its AMD-Vi model
+# translates DMA (pt=off), and it traces PASID-based device-IOTLB
+# invalidations. The suite is added for this one install through a
 # private apt configuration beside the machine's own sources.
 qemu_backports() {
 	local dir=$CACHE_DIR/apt-qemu uri keyring codename
@@ -78,8 +78,7 @@ qv=$(qemu_version)
 if ! ver_ge "${qv:-0}" 10.0 && [ "${QEMU_BACKPORTS:-1}" = 1 ]; then
 	qemu_backports ||
 		msg "deps: warning: QEMU 10 could not be installed from $QEMU_SUITE; using QEMU $qv:" \
-			"one TCG thread for all vCPUs (its multi-threaded TCG crashes under FLRs)" \
-			"and no AMD-Vi cell (its amd-iommu cannot turn translation on)." \
+			"no AMD-Vi cells (its amd-iommu cannot turn translation on)." \
 			"QEMU_BACKPORTS=0 skips this attempt."
 fi
 
