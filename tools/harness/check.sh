@@ -155,15 +155,23 @@ for mode in legacy scalable; do
 		vm_test "$variant" full "$mode"
 	done
 done
-# A second IOMMU driver: AMD-Vi (QEMU >= 9.2), one ATS function per VM.
-if ver_ge "$(qemu_version)" 9.2; then
+# A second IOMMU driver, AMD-Vi, is left out by default: Linux 7.3's AMD
+# driver enables ATS only for domains with v2 page tables (or identity),
+# and QEMU 10.0's AMD-Vi cannot give the DMA API v2 page tables ("Cannot
+# enable v2 page table for DMA-API. Fallback to v1."), so the function never
+# has ATS enabled, QEMU traces no device-IOTLB invalidation at all, and even
+# the raw-FLR negative control would see none: the oracle would be blind.
+# AMD_CELLS=1 runs the cells anyway (one ATS function per VM, --amd), e.g.
+# on a QEMU whose AMD-Vi offers v2 page tables (then add amd_iommu=pgtbl_v2
+# through VM_APPEND).
+MODES="legacy scalable"
+if [ "${AMD_CELLS:-0}" = 1 ] && ver_ge "$(qemu_version)" 9.2; then
 	for variant in upstream ours; do
 		vm_test "$variant" full amd
 	done
 	MODES="legacy scalable amd"
 else
-	ktap_result skip "AMD-Vi cells: QEMU $(qemu_version) cannot turn amd-iommu translation on (needs 9.2)"
-	MODES="legacy scalable"
+	ktap_result skip "AMD-Vi cells: the guest never enables ATS under QEMU $(qemu_version)'s AMD-Vi (v1 page tables only), so the oracle would be blind (AMD_CELLS=1 runs them)"
 fi
 # Every selftest once more on ours with KASAN: the sample's unbind and rmmod
 # under load, removal while blocked, the helpers' group walks. Any KASAN

@@ -15,8 +15,9 @@
 # Topology:
 #   rp1 (00:02.0) -> 01:00.0 + 01:00.1  two-function ATS slot, one group
 #   rp2 (00:03.0) -> 02:00.0            single ATS function, own group
-# With AMD-Vi, whose trace does not say which function an invalidation is
-# for, only 02:00.0 has ATS (the oracle attributes every device-IOTLB
+# With AMD-Vi (whose own PCI function sits at 00:02.0; the root ports move
+# to 00:04.0 and 00:05.0), whose trace does not say which function an
+# invalidation is for, only 02:00.0 has ATS (the oracle attributes every device-IOTLB
 # invalidation to it); the tests that need ATS on 01:00.x skip there.
 # Exit status: 0 when the guest finished its plan with rc=0.
 
@@ -34,6 +35,7 @@ initrd=$OUT_ROOT/initramfs-$variant.cpio.gz
 
 ats="ats=on,iommu_platform=on,disable-legacy=on"
 ats01=$ats
+rp1addr=2.0 rp2addr=3.0
 case $mode in
 legacy)
 	iommu=intel-iommu,intremap=on,device-iotlb=on
@@ -52,7 +54,10 @@ amd)
 		iommu=amd-iommu,intremap=on,device-iotlb=on,pt=off
 	fi
 	append="iommu.passthrough=0"
-	ats01="ats=off,iommu_platform=on,disable-legacy=on" ;;
+	ats01="ats=off,iommu_platform=on,disable-legacy=on"
+	# The AMD-Vi model has a PCI function of its own, which takes the first
+	# free slot (2): the root ports move up, their buses stay 01 and 02.
+	rp1addr=4.0 rp2addr=5.0 ;;
 *) die "unknown IOMMU mode '$mode' (legacy, scalable or amd)" ;;
 esac
 
@@ -83,10 +88,10 @@ set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-accel "$accel" -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
 	-device "$iommu" \
-	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=2.0 \
+	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=$rp1addr \
 	-device "virtio-rng-pci,bus=rp1,addr=0.0,multifunction=on,$ats01" \
 	-device "virtio-rng-pci,bus=rp1,addr=0.1,$ats01" \
-	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=3.0 \
+	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=$rp2addr \
 	-device "virtio-rng-pci,bus=rp2,addr=0.0,$ats" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 $append iommu.strict=1 panic=-1 plan=$plan $baseline ${VM_APPEND:-}" \
