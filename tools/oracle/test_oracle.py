@@ -48,6 +48,21 @@ class TestFlr(unittest.TestCase):
         self.assertEqual(r['inv_in_windows'], 0)
         self.assertEqual((r['ats_off_before'], r['ats_known']), (1, 1))
 
+    def test_qemu10_recorded(self):
+        # Recorded on QEMU 10.0.2 (one TCG thread, VT-d legacy mode, the 7.3
+        # helpers): a sysfs FLR with ATS disabled before it and enabled after,
+        # then a raw FLR under load whose window the device-IOTLB
+        # invalidations hit (the trace is cut 10 ms into it).
+        dev = o.DevInfo('0000:02:00.0', exp=0x40, pm=0x7c, ats=0x100, bridge='0000:00:03.0')
+        rows = run(data('qemu10-legacy-flr.trace'), devs=(dev,))
+        clean, raw = rows[(1, '0000:02:00.0')], rows[(2, '0000:02:00.0')]
+        self.assertEqual((clean['flr'], clean['inv_in_windows']), (1, 0))
+        self.assertEqual((clean['ats_off_before'], clean['ats_known']), (1, 1))
+        self.assertEqual(clean['ats_disables'], 1)
+        self.assertEqual(raw['flr'], 1)
+        self.assertEqual(raw['inv_in_windows'], 93)
+        self.assertEqual(raw['ats_off_before'], 0)
+
     def test_violating_flr_recorded(self):
         rows = run(data('flr-violation.trace'))
         r = rows[(2, '0000:02:00.0')]
