@@ -95,7 +95,7 @@ v=$(clang$LLVM_SUFFIX --version | sed -n 's/.*clang version \([0-9.]*\).*/\1/p' 
 check clang "$v" 19 "apt-get install clang-19 lld-19 llvm-19"
 v=$("$BINDGEN" --version | awk '{print $2}')
 check bindgen "$v" 0.71.1 "rm -rf $CACHE_DIR/tools and re-run make deps"
-v=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9.]*\).*/\1/p')
+v=$(qemu_version)
 check qemu "$v" 7.2 "apt-get install qemu-system-x86"
 [ -x /bin/busybox ] || die "busybox missing: apt-get install busybox-static"
 $CLIPPY_DRIVER --version >/dev/null 2>&1 || die "clippy missing: apt-get install rust-web-clippy"
