@@ -31,11 +31,11 @@ finish() {
 	# is a failure of the check.
 	local tables=$OUT_ROOT/results-tables.txt
 	# shellcheck disable=SC2086
-	if python3 "$HARNESS_DIR/results.py" --lint="$OUT_ROOT/lint.log" "$OUT_ROOT/runs" full ${MODES:-legacy scalable} \
-		> "$tables" 2>&1; then
-		ktap_result ok "results: every cell and every differential row has its evidence"
+	if python3 "$HARNESS_DIR/results.py" --lint="$OUT_ROOT/lint.log" --variants=upstream,ours-c,ours \
+		"$OUT_ROOT/runs" full ${MODES:-legacy scalable} > "$tables" 2>&1; then
+		ktap_result ok "results: every cell and every differential row has its evidence, C and Rust helpers agree"
 	else
-		ktap_result fail "results: every cell and every differential row has its evidence"
+		ktap_result fail "results: every cell and every differential row has its evidence, C and Rust helpers agree"
 	fi
 	echo
 	ktap_summary
@@ -117,7 +117,7 @@ step "build ours" "$HARNESS_DIR/build.sh" ours
 step "build ours-c" "$HARNESS_DIR/build.sh" ours-c
 step "build ours-kasan" "$HARNESS_DIR/build.sh" ours-kasan
 ktap_result ok "build: upstream (C helpers), ours (Rust helpers), ours-c (C helpers, patched tree), ours-kasan"
-for v in upstream ours ours-kasan; do
+for v in upstream ours ours-c ours-kasan; do
 	step "modules $v" "$HARNESS_DIR/modules.sh" "$v"
 	step "initramfs $v" "$HARNESS_DIR/mkinitramfs.sh" "$v"
 done
@@ -148,10 +148,12 @@ done < "$OUT_ROOT/lint.log"
 grep -v '^ok \|^not ok ' "$OUT_ROOT/lint.log" | head -40 || true
 phase_end
 
-# The run matrix: {upstream C, ours Rust} x {VT-d legacy, scalable mode},
-# each cell one boot running every selftest (plan "full").
+# The run matrix: {upstream C, ours-c C, ours Rust} x {VT-d legacy,
+# scalable mode}, each cell one boot running every selftest (plan "full").
+# ours-c and ours are the same patched tree with the C and the Rust helpers:
+# results.py fails the check on any verdict that differs between them.
 for mode in legacy scalable; do
-	for variant in upstream ours; do
+	for variant in upstream ours-c ours; do
 		vm_test "$variant" full "$mode"
 	done
 done
@@ -166,7 +168,7 @@ done
 # through VM_APPEND).
 MODES="legacy scalable"
 if [ "${AMD_CELLS:-0}" = 1 ] && ver_ge "$(qemu_version)" 9.2; then
-	for variant in upstream ours; do
+	for variant in upstream ours-c ours; do
 		vm_test "$variant" full amd
 	done
 	MODES="legacy scalable amd"

@@ -8,9 +8,14 @@ the guest's test channel). Exits 1 when a cell has no result, or when a row
 of the differential table is missing or not shown: missing evidence fails.
 """
 
+import collections
 import json
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ktap_import  # noqa: E402
 
 HELPERS = {'upstream': 'C (7.3)', 'ours-c': 'C (patched)', 'ours': 'Rust'}
 
@@ -94,13 +99,23 @@ def main(argv):
     table(rows)
     if plan == 'full' and 'upstream' in variants:
         grows, gbad = gap_table(runs, plan, modes, variants)
+        cols = len(grows[0])
         bad += gbad
         misuse = misuse_row(lint) if lint else None
         if misuse:
+            if cols > len(misuse):
+                misuse = misuse[:4] + ('n/a',) + misuse[4:]
             grows.append(misuse)
         print()
         print('Beyond upstream: each row must fail on upstream and pass on ours')
         table(grows)
+    if 'ours-c' in variants and 'ours' in variants:
+        prows, pbad = parity(runs, plan, modes)
+        bad += pbad
+        print()
+        print('Parity: the C (ours-c) and Rust (ours) helpers of the patched tree, '
+              'every verdict of the same plan')
+        table(prows)
     for b in bad:
         print('MISSING EVIDENCE: ' + b if 'MISSING' in b or 'no result' in b else 'FAILED: ' + b)
     return 1 if bad else 0
@@ -165,11 +180,14 @@ def gap_table(runs, plan, modes, variants, expected=None):
                 st = verdict.get('status', 'ok' if verdict['ok'] else 'fail')
                 status[key][v] = {'ok': 'PASS', 'fail': 'FAIL', 'xfail': 'FAIL (XFAIL)',
                                   'skip': 'n/a'}[st]
-    rows = [('gap of 7.3', 'test', 'IOMMU', 'upstream', 'ours', 'differential')]
+    with_c = 'ours-c' in variants
+    rows = [('gap of 7.3', 'test', 'IOMMU', 'upstream') + (('ours-c',) if with_c else ())
+            + ('ours', 'differential')]
     problems = []
     for key in order:
         up = status[key].get('upstream', '-')
         ours = status[key].get('ours', '-')
+        c = (status[key].get('ours-c', '-'),) if with_c else ()
         if '-' in (up, ours):
             verdict = 'MISSING'
             problems.append('differential row %s/%s/%s: no verdict from %s (MISSING)'
@@ -183,7 +201,57 @@ def gap_table(runs, plan, modes, variants, expected=None):
             verdict = 'NOT shown'
             problems.append('differential row %s/%s/%s: upstream %s, ours %s (NOT shown)'
                             % (key + (up, ours)))
-        rows.append(key + (up, ours, verdict))
+        rows.append(key + (up,) + c + (ours, verdict))
+    return rows, problems
+
+
+def verdicts(run_dir):
+    """Every verdict of one run: {key: [statuses]}, or None without a result.
+
+    The keys are the guest's selftest results (from its test channel) and the
+    oracle's verdicts, with the numbers in their descriptions folded (counts
+    and timestamps may differ between two boots, the verdict may not).
+    """
+    got = load(run_dir)
+    if not got:
+        return None
+    res, con = got
+    out = collections.defaultdict(list)
+    for st, desc in ktap_import.parse(con.splitlines(), 'guest'):
+        out[re.sub(r'\d+', 'N', desc)].append(st)
+    for v in res['verdicts']:
+        st = v.get('status', 'ok' if v['ok'] else 'fail')
+        kind = 'differential' if v.get('gap') else 'oracle'
+        out['%s: %s' % (kind, re.sub(r'\d+', 'N', v['what']))].append(st)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def parity(runs, plan, modes, c='ours-c', rust='ours'):
+    """The parity table: every verdict of the C and the Rust helpers, per mode.
+
+    Returns (rows, problems): one row per mode, and one problem per verdict
+    that differs (or that only one of them has) and per missing run.
+    """
+    rows = [('IOMMU', 'selftest results', 'oracle verdicts', 'differential rows',
+             'same on both', 'differences')]
+    problems = []
+    for mode in modes:
+        a = verdicts('%s/%s-%s-%s' % (runs, c, mode, plan))
+        b = verdicts('%s/%s-%s-%s' % (runs, rust, mode, plan))
+        if a is None or b is None:
+            missing = ' and '.join(v for v, x in ((c, a), (rust, b)) if x is None)
+            rows.append((mode, '-', '-', '-', '-', 'no result from ' + missing))
+            problems.append('parity %s: no result from %s (MISSING)' % (mode, missing))
+            continue
+        keys = sorted(set(a) | set(b))
+        diff = [k for k in keys if a.get(k) != b.get(k)]
+        for k in diff:
+            problems.append('parity %s: %s: %s %s, %s %s' % (
+                mode, k, c, ','.join(a.get(k, ['-'])), rust, ','.join(b.get(k, ['-']))))
+        n = {kind: str(sum(len(b.get(k) or a[k]) for k in keys if k.startswith(kind + ':')))
+             for kind in ('guest', 'oracle', 'differential')}
+        rows.append((mode, n['guest'], n['oracle'], n['differential'],
+                     str(len(keys) - len(diff)), str(len(diff)) if diff else 'none'))
     return rows, problems
 
 

@@ -167,5 +167,57 @@ class DifferentialTable(unittest.TestCase):
         self.assertEqual(rows[2][-1], 'not observable')
 
 
+
+GUEST = """TAP version 13
+1..2
+ok 1 claim of the group fails during a reset, works after it
+%s 2 failed-reset on 0000:02:00.0: blocked=1 after 3 resets
+"""
+
+
+class Parity(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_pair(self, c_ok=True, c_gap=True, c_resets=3):
+        for v in ('ours-c', 'ours'):
+            ok = c_ok or v == 'ours'
+            gap = c_gap or v == 'ours'
+            resets = c_resets if v == 'ours-c' else 3
+            write_run(self.root, v, 'legacy', 'full',
+                      [verdict('unquarantined', 'failed-reset', gap),
+                       {'what': 'oracle: phase 1 sysfs-flr on 0000:02:00.0', 'ok': True}],
+                      GUEST.replace('3 resets', '%d resets' % resets) % ('ok' if ok else 'not ok'))
+        return results.parity(self.root, 'full', ['legacy'])
+
+    def test_same_verdicts(self):
+        # Numbers in the descriptions (counts, timestamps) may differ.
+        rows, bad = self.run_pair(c_resets=5)
+        self.assertEqual(bad, [])
+        self.assertEqual(rows[1], ('legacy', '2', '1', '1', '4', 'none'))
+
+    def test_selftest_difference_fails(self):
+        # Negative control: the C helpers fail one selftest case.
+        rows, bad = self.run_pair(c_ok=False)
+        self.assertEqual(len(bad), 1)
+        self.assertIn('failed-reset', bad[0])
+        self.assertEqual(rows[1][-1], '1')
+
+    def test_differential_difference_fails(self):
+        rows, bad = self.run_pair(c_gap=False)
+        self.assertEqual(len(bad), 1)
+        self.assertIn('differential', bad[0])
+
+    def test_missing_cell_fails(self):
+        write_run(self.root, 'ours', 'legacy', 'full', [], GUEST % 'ok')
+        rows, bad = results.parity(self.root, 'full', ['legacy'])
+        self.assertEqual(len(bad), 1)
+        self.assertIn('MISSING', bad[0])
+
+
 if __name__ == '__main__':
     unittest.main()
