@@ -11,9 +11,12 @@
 #    must stay blocked while FN1 is still in reset (7.3: FN1 stays
 #    unblocked, FN0 is unblocked early with "DMA-aliased sibling may be
 #    prematurely unblocked").
-#  - removal while blocked: FN0 is removed between prepare and done; the
-#    group must not stay fenced (7.3: every later claim of the group fails
-#    with -EBUSY). Last, because on 7.3 it leaves the group fenced for good.
+#  - removal while blocked: FN0, with its alias to FN1 again, is removed
+#    between prepare and done; the group must not stay fenced (7.3: every
+#    later claim of the group fails with -EBUSY), and FN1, blocked for
+#    sharing FN0's requester ID, must be unblocked with the removal, not
+#    stay blocked until its own next reset. Last, because on 7.3 it leaves
+#    the group fenced for good.
 #
 # Usage: reset_group.sh FN0 FN1   (two unbound ATS functions of one group;
 #        or IOMMU_RESET_BDF / IOMMU_RESET_SIBLING_BDF)
@@ -32,7 +35,7 @@ g1=$(readlink "$SYSFS_PCI/$fn1/iommu_group" 2>/dev/null)
 [ -n "$g0" ] && [ "$g0" = "$g1" ] || reset_skip "$fn0 and $fn1 are not in one IOMMU group"
 reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
 
-ktap_set_plan 4
+ktap_set_plan 5
 
 # 1: the helpers fence the group while a function is in reset (both kernels).
 if reset_ctl prepare "$fn0"; then
@@ -69,16 +72,22 @@ if reset_ctl alias "$fn0" "$devfn1"; then
 	ok=0
 	[ "$early" = 1 ] && [ "$after" = 00 ] && ok=1
 	reset_gap_result alias-unblock "$fn0" alias-blocking $ok \
-		"$fn0 stays blocked while $fn1 is in reset: blocked=$early, both unblocked after: $after"
+		"$fn0 stays blocked while $fn1 is in reset: blocked=$early," \
+		"both unblocked after: $after"
 	reset_ctl unalias "$fn0"
 else
 	ktap_test_skip "cannot add a DMA alias to $fn0"
 	ktap_test_skip "cannot add a DMA alias to $fn0"
 fi
 
-# 4: removal between prepare and done.
+# 4 and 5: removal between prepare and done, of a function whose alias
+# makes it block FN1 with it.
+aliased=0
+reset_ctl alias "$fn0" "$devfn1" && aliased=1
 reset_ctl prepare "$fn0"
+before=$(reset_ctl_blocked "$fn1")
 echo 1 > "$SYSFS_PCI/$fn0/remove"
+after=$(reset_ctl_blocked "$fn1")
 reset_ctl claim "$fn1" && ok=1 || ok=0
 reset_ctl done "$fn0" 2>/dev/null
 echo 1 > /sys/bus/pci/rescan
@@ -94,6 +103,14 @@ both=0
 reset_gap_result removal-unfences "$fn0" removal-fence $both \
 	"claim of the group after removing $fn0 in reset: $first," \
 	"after rescan (function back: $back): $second"
+if [ $aliased = 0 ]; then
+	ktap_test_skip "cannot add a DMA alias to $fn0"
+elif [ "$after" = 0 ]; then
+	msg="(blocked before: $before)"
+	ktap_test_pass "removing $fn0 in reset unblocks its alias peer $fn1 $msg"
+else
+	ktap_test_fail "removing $fn0 in reset left its alias peer $fn1 blocked"
+fi
 
 rmmod test_iommu_reset_ctl
 ktap_finished
