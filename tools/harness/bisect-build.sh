@@ -17,8 +17,8 @@ set -euo pipefail
 
 repo=$OUT_ROOT/export-git
 [ -d "$repo/.git" ] || die "no exported series: run 'make patches' first"
-for s in ours ours-c; do
-	[ -f "$(obj_dir "$s")/.config" ] || die "no $s configuration: run 'make build' first"
+for s in ours ours-c ours-noiommu; do
+	[ -f "$(obj_dir "$s")/.config" ] || die "no $s configuration: run 'make check' (or build.sh $s) first"
 done
 base=$(variant_src upstream)
 src=$CACHE_DIR/src/bisect
@@ -94,8 +94,43 @@ for ((k = from; k <= n; k++)); do
 	rows+=("$row")
 done
 
+
+# At the tip, the configurations a user's kernel may have besides ours: no
+# IOMMU API and no ATS (the kernel crate and the Rust sample must still
+# build: the helpers are static inlines there), and an IOMMU without VT-d
+# (the Rust reset helpers on, AMD-Vi only).
+tip=()
+if [ "$n" -ge "$from" ]; then
+	for s in noiommu novtd; do
+		obj=$BUILD_ROOT/bisect-$s
+		mkdir -p "$obj"
+		log=$obj/build-tip.log
+		t1=$(date +%s)
+		case $s in
+		noiommu) cp "$(obj_dir ours-noiommu)/.config" "$obj/.config" ;;
+		novtd)
+			cp "$(obj_dir ours)/.config" "$obj/.config"
+			"$src/scripts/config" --file "$obj/.config" -d INTEL_IOMMU -e AMD_IOMMU ;;
+		esac
+		if bmake "$s" olddefconfig > "$log" 2>&1 && bmake "$s" bzImage modules >> "$log" 2>&1; then
+			st=ok
+			grep -qE ': warning:|^warning:' "$log" && st=warn
+		else
+			st=FAIL
+			fails=$((fails + 1))
+		fi
+		tip+=("$(printf '%-22s %-4s %4ds' "$s" "$st" $(( $(date +%s) - t1 )))")
+		msg "bisect: tip, $s: $st"
+		[ "$st" = ok ] || msg "bisect:   log: $log"
+	done
+fi
+
 echo
 echo "Per-patch build (Rust helpers on / off), elapsed $(( $(date +%s) - t0 ))s:"
 printf '%-65s  %-9s  %s\n' "patch" "rust" "c"
 printf '%s\n' "${rows[@]}"
+if [ ${#tip[@]} -gt 0 ]; then
+	echo "At the tip (noiommu: IOMMU_API=n, PCI_ATS=n; novtd: INTEL_IOMMU=n, Rust helpers):"
+	printf '%s\n' "${tip[@]}"
+fi
 [ $fails = 0 ] || die "bisect: $fails build(s) failed"

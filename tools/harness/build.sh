@@ -7,8 +7,11 @@
 # verified) and build one kernel variant out of tree:
 #   upstream  pristine base tree, C reset helpers (the baseline)
 #   ours      patched work tree, Rust reset helpers
-#   ours-c    patched work tree, C reset helpers (compile check)
+#   ours-c    patched work tree, C reset helpers
 #   ours-kasan  ours with KASAN (the sample's unbind/rmmod tests)
+#   ours-noiommu  the kernel crate and the Rust sample without the IOMMU
+#             API and ATS (a build gate: make check builds rust/ and
+#             samples/rust/ only)
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -29,7 +32,11 @@ ours-kasan)
 	srcv=ours
 	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
 		kernel/configs/iommu-reset-rust.config kernel/configs/iommu-reset-kasan.config) ;;
-*) die "unknown variant '$variant' (expected upstream, ours, ours-c or ours-kasan)" ;;
+ours-noiommu)
+	srcv=ours
+	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
+		kernel/configs/iommu-reset-noiommu.config) ;;
+*) die "unknown variant '$variant' (expected upstream, ours, ours-c, ours-kasan or ours-noiommu)" ;;
 esac
 src=$(variant_src "$srcv")
 [ -f "$src/Makefile" ] || die "no source tree at $src: run 'make prepare' first"

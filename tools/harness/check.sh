@@ -116,7 +116,10 @@ step "build upstream" "$HARNESS_DIR/build.sh" upstream
 step "build ours" "$HARNESS_DIR/build.sh" ours
 step "build ours-c" "$HARNESS_DIR/build.sh" ours-c
 step "build ours-kasan" "$HARNESS_DIR/build.sh" ours-kasan
-ktap_result ok "build: upstream (C helpers), ours (Rust helpers), ours-c (C helpers, patched tree), ours-kasan"
+# A build gate: the kernel crate and the Rust sample without the IOMMU API
+# and ATS (rust/ and samples/rust/ only; make bisect builds it whole).
+step "build ours-noiommu (gate)" "$HARNESS_DIR/build.sh" ours-noiommu rust/ samples/rust/
+ktap_result ok "build: upstream (C helpers), ours (Rust helpers), ours-c (C helpers, patched tree), ours-kasan, ours-noiommu (kernel crate and sample, IOMMU_API=n, PCI_ATS=n)"
 for v in upstream ours ours-c ours-kasan; do
 	step "modules $v" "$HARNESS_DIR/modules.sh" "$v"
 	step "initramfs $v" "$HARNESS_DIR/mkinitramfs.sh" "$v"
