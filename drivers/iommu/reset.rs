@@ -23,7 +23,8 @@
 //!
 //! A reset that failed ends with [`pci_dev_reset_iommu_failed`] instead: the function stays
 //! quarantined on the blocking domain (`blocked` with a `reset_depth` of 0) until a later reset
-//! of it succeeds, while the group's fence is lifted.
+//! of it succeeds, while the group's fence is lifted. A nested reset that failed fails the
+//! outermost one, whatever that returns.
 //!
 //! This is the Rust implementation selected by `CONFIG_IOMMU_RESET_RUST`; for resets that
 //! succeed it behaves like the C one in `drivers/iommu/iommu.c`, and it works on the same state
@@ -165,7 +166,14 @@ fn done(path: &ResetPath, pdev: &pci::Device, reset_ok: bool) {
         return;
     };
 
-    // An unbalanced done() would underflow the depth: leave_reset() refuses it.
+    // A nested reset that failed (an FLR inside a device-specific reset) fails the outermost
+    // one, whatever that returns. An unbalanced done() would underflow the depth: fail_reset()
+    // and leave_reset() refuse it.
+    if !reset_ok && group.fail_reset(path, gdev).is_err() {
+        warn_on!(true);
+        return;
+    }
+    let reset_ok = !gdev.reset_failed();
     match group.leave_reset(path, gdev) {
         Ok(true) => (),
         Ok(false) => return,
@@ -439,6 +447,29 @@ mod tests {
         done(&path, &pdev, false);
         assert_eq!(state(&pdev)?, (0, true, 0));
         // A successful reset lifts the quarantine.
+        prepare(&path, &pdev)?;
+        done(&path, &pdev, true);
+        assert_eq!(state(&pdev)?, (0, false, 0));
+        assert!(!quarantined(&pdev)?);
+        Ok(())
+    }
+
+    #[test]
+    fn nested_failure_quarantines() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        // An FLR that failed inside a device-specific reset that returned "not run".
+        prepare(&path, &pdev)?;
+        prepare(&path, &pdev)?;
+        done(&path, &pdev, false);
+        assert_eq!(state(&pdev)?, (1, true, 1));
+        done(&path, &pdev, true);
+        assert_eq!(state(&pdev)?, (0, true, 0));
+        assert!(quarantined(&pdev)?);
+        // The failure does not outlive its reset: the next good one ends the quarantine.
         prepare(&path, &pdev)?;
         done(&path, &pdev, true);
         assert_eq!(state(&pdev)?, (0, false, 0));

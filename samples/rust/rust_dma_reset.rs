@@ -20,7 +20,10 @@
 //! - `control`: `start [workers=N] [resets=M] [interval_ms=K] [method=any|bus]` (defaults
 //!   2, 100, 10, any; the run ends after M resets, M=0 runs the load until `stop`), or `stop`.
 //!   Anything else, a value out of range, or `start` while a run is active fails (`-EINVAL`,
-//!   `-EBUSY`) and changes nothing. `raw_flr`: see below.
+//!   `-EBUSY`) and changes nothing. `raw_flr`: see below. `check_dma` runs the streaming DMA
+//!   API's error paths once on the function (a mapping without a direction refused with the
+//!   page given back, a mapping's page returned by `unmap`, the same for a Devres-held
+//!   mapping) and fails with `-EIO`, logging which, when one does not hold.
 //! - `stats`: counters of the current or last run.
 //!
 //! Reset methods: `any` is `pci_reset_function()`, which tries the methods in the order of the
@@ -54,7 +57,10 @@ use kernel::{
     device::Core,
     devres::Devres,
     dma::{
-        streaming::Streaming,
+        streaming::{
+            OwnedMappedPage,
+            Streaming, //
+        },
         DataDirection, //
     },
     fmt,
@@ -149,6 +155,8 @@ enum Command {
     Stop,
     /// The negative control: an FLR that bypasses the IOMMU reset helpers.
     RawFlr,
+    /// The streaming DMA API's error paths, once.
+    CheckDma,
 }
 
 fn parse_value(value: &str, max: u32) -> Result<u32> {
@@ -166,6 +174,7 @@ impl Command {
         match words.next() {
             Some("stop") if words.next().is_none() => Ok(Self::Stop),
             Some("raw_flr") if words.next().is_none() => Ok(Self::RawFlr),
+            Some("check_dma") if words.next().is_none() => Ok(Self::CheckDma),
             Some("start") => {
                 let mut p = Params {
                     workers: 2,
@@ -458,6 +467,59 @@ impl Shared {
         Ok(())
     }
 
+    /// Runs the streaming DMA API's error paths on the bound function (see the module
+    /// documentation); `EIO` when one does not hold.
+    fn check_dma(&self) -> Result {
+        let pdev = self.binding.enter().ok_or(ENODEV)?;
+        let dev = self.binding.device();
+        let fail = |what: &str| {
+            dev_err!(dev, "check_dma: {}\n", what);
+            Err(EIO)
+        };
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let raw = page.as_ptr();
+        let Some(checked) = self.dma.try_access_with(|dma| {
+            // A mapping without a direction: refused, and the page comes back unchanged.
+            let page = match dma.map_page(page, DataDirection::None) {
+                Ok(_) => return Err("a mapping without a direction was made"),
+                Err(e) if e.error != EINVAL => return Err("DataDirection::None: not EINVAL"),
+                Err(e) => e.page,
+            };
+            if page.as_ptr() != raw {
+                return Err("the refused mapping gave back another page");
+            }
+            // A good mapping: synced both ways, and unmapping gives the page back.
+            let mapping = dma
+                .map_page(page, DataDirection::Bidirectional)
+                .map_err(|_| "a bidirectional mapping failed")?;
+            mapping.sync_for_cpu();
+            mapping.sync_for_device();
+            if mapping.page().as_ptr() != raw {
+                return Err("the mapping holds another page");
+            }
+            let page = mapping.unmap();
+            if page.as_ptr() != raw {
+                return Err("unmap gave back another page");
+            }
+            Ok(page)
+        }) else {
+            return Err(ENODEV);
+        };
+        let page = match checked {
+            Ok(page) => page,
+            Err(what) => return fail(what),
+        };
+        // The same for a mapping held in a Devres of its own.
+        let bound: &kernel::device::Device<kernel::device::Bound> = (*pdev).as_ref();
+        if OwnedMappedPage::new(bound, page, DataDirection::None).err() != Some(EINVAL) {
+            return fail("OwnedMappedPage with DataDirection::None: not EINVAL");
+        }
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let owned = OwnedMappedPage::new(bound, page, DataDirection::ToDevice)?;
+        owned.access(bound)?.sync_for_device();
+        Ok(())
+    }
+
     fn write_stats(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counters;
         let mut state = self.state.lock();
@@ -522,6 +584,7 @@ impl Shared {
                 Ok(())
             }
             Command::RawFlr => self.raw_flr(),
+            Command::CheckDma => self.check_dma(),
         }
     }
 }
@@ -642,6 +705,8 @@ mod tests {
     fn parse_commands() {
         assert_eq!(Command::parse("stop"), Ok(Command::Stop));
         assert_eq!(Command::parse("raw_flr\n"), Ok(Command::RawFlr));
+        assert_eq!(Command::parse("check_dma\n"), Ok(Command::CheckDma));
+        assert_eq!(Command::parse("check_dma now"), Err(EINVAL));
         assert_eq!(
             Command::parse("start\n"),
             Ok(Command::Start(Params {

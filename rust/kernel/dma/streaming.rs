@@ -112,17 +112,13 @@ impl Streaming {
     /// be mapped; the page comes back in the error.
     pub fn map_page(&self, page: Page, dir: DataDirection) -> Result<MappedPage<'_>, MapError> {
         // SAFETY: `self` exists only inside a `Devres` that is revoked when the device unbinds,
-        // and the mapping borrows it.
-        match unsafe { map(&self.dev, &page, dir) } {
-            // INVARIANT: `addr` is a live mapping of `page` for `self.dev` in direction `dir`.
-            Ok(addr) => Ok(MappedPage {
-                streaming: self,
-                page: ManuallyDrop::new(page),
-                addr,
-                dir,
-            }),
-            Err(error) => Err(MapError { error, page }),
-        }
+        // and the mapping borrows it: the device stays bound while the mapping exists.
+        let mapping = unsafe { Mapping::new(&self.dev, page, dir) }?;
+        // INVARIANT: `mapping` is `self.dev`'s, bound while `self` is borrowed.
+        Ok(MappedPage {
+            streaming: self,
+            mapping,
+        })
     }
 }
 
@@ -148,54 +144,112 @@ impl fmt::Debug for MapError {
     }
 }
 
-/// Unmaps the one-page mapping `addr` of `dev`.
+/// A one-page streaming mapping: the part that [`MappedPage`] and [`OwnedMappedPage`] share.
 ///
-/// # Safety
+/// It does not know its device: each method takes it, and its owner keeps the device bound.
 ///
-/// `addr` must be a live mapping of one page for `dev` in direction `dir`, made while `dev`
-/// was bound, and `dev` must still be bound.
-unsafe fn unmap(dev: &Device, addr: DmaAddress, dir: DataDirection) {
-    // SAFETY: As the caller guarantees.
-    unsafe { bindings::dma_unmap_page_attrs(dev.as_raw(), addr, PAGE_SIZE, dir.into(), 0) };
+/// # Invariants
+///
+/// `addr` is a live mapping of `page` in direction `dir` for the device of its owner, until
+/// [`Mapping::unmap`] or [`Mapping::release`]; `page` is not dropped before.
+struct Mapping {
+    page: ManuallyDrop<Page>,
+    addr: DmaAddress,
+    dir: DataDirection,
 }
 
-/// Makes the device's writes to a mapped page visible to the CPU.
-///
-/// # Safety
-///
-/// As for [`unmap`].
-unsafe fn sync_for_cpu(dev: &Device, addr: DmaAddress, dir: DataDirection) {
-    // SAFETY: As the caller guarantees.
-    unsafe { bindings::dma_sync_single_for_cpu(dev.as_raw(), addr, PAGE_SIZE, dir.into()) };
-}
+impl Mapping {
+    /// Maps `page` for `dev` in direction `dir`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be bound, and stay bound until the mapping is torn down.
+    unsafe fn new(dev: &Device, page: Page, dir: DataDirection) -> Result<Self, MapError> {
+        // SAFETY: As the caller guarantees.
+        match unsafe { map(dev, &page, dir) } {
+            // INVARIANT: `addr` is a live mapping of `page` for `dev`.
+            Ok(addr) => Ok(Self {
+                page: ManuallyDrop::new(page),
+                addr,
+                dir,
+            }),
+            Err(error) => Err(MapError { error, page }),
+        }
+    }
 
-/// Makes the CPU's writes to a mapped page visible to the device.
-///
-/// # Safety
-///
-/// As for [`unmap`].
-unsafe fn sync_for_device(dev: &Device, addr: DmaAddress, dir: DataDirection) {
-    // SAFETY: As the caller guarantees.
-    unsafe { bindings::dma_sync_single_for_device(dev.as_raw(), addr, PAGE_SIZE, dir.into()) };
+    /// Makes the device's writes to the page visible to the CPU.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be the device the mapping was made for, and still bound.
+    unsafe fn sync_for_cpu(&self, dev: &Device) {
+        // SAFETY: By the type invariant the mapping is live; `dev` is its device and bound (as
+        // the caller guarantees).
+        unsafe {
+            bindings::dma_sync_single_for_cpu(dev.as_raw(), self.addr, PAGE_SIZE, self.dir.into())
+        };
+    }
+
+    /// Makes the CPU's writes to the page visible to the device.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Mapping::sync_for_cpu`].
+    unsafe fn sync_for_device(&self, dev: &Device) {
+        // SAFETY: As for `sync_for_cpu`.
+        unsafe {
+            bindings::dma_sync_single_for_device(
+                dev.as_raw(),
+                self.addr,
+                PAGE_SIZE,
+                self.dir.into(),
+            )
+        };
+    }
+
+    /// Tears the mapping down and returns the page.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Mapping::sync_for_cpu`]; the mapping is not used again (its owner does not drop
+    /// it, or drops it through [`Mapping::release`] only).
+    unsafe fn unmap(&mut self, dev: &Device) -> Page {
+        // SAFETY: By the type invariant the mapping is live, and this is its only teardown (as
+        // the caller guarantees); `dev` is its device and bound.
+        unsafe {
+            bindings::dma_unmap_page_attrs(dev.as_raw(), self.addr, PAGE_SIZE, self.dir.into(), 0)
+        };
+        // SAFETY: The mapping is torn down, so the page may go; it is taken out once, since the
+        // mapping is not used again.
+        unsafe { ManuallyDrop::take(&mut self.page) }
+    }
+
+    /// Tears the mapping down and frees the page.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Mapping::unmap`].
+    unsafe fn release(&mut self, dev: &Device) {
+        // SAFETY: As the caller guarantees.
+        drop(unsafe { self.unmap(dev) });
+    }
 }
 
 /// A page mapped for streaming DMA, which owns the page and unmaps it when dropped.
 ///
 /// # Invariants
 ///
-/// `addr` is a live mapping of `page` for `streaming.dev` in direction `dir`; `page` is dropped
-/// only after the mapping is torn down.
+/// `mapping` is a live mapping for `streaming.dev`, which is bound while `streaming` is
+/// borrowed.
 pub struct MappedPage<'a> {
     streaming: &'a Streaming,
-    page: ManuallyDrop<Page>,
-    addr: DmaAddress,
-    dir: DataDirection,
+    mapping: Mapping,
 }
 
 impl MappedPage<'_> {
     /// Returns the bus address the device uses for the page.
     pub fn dma_handle(&self) -> DmaAddress {
-        self.addr
+        self.mapping.addr
     }
 
     /// Returns the mapped page.
@@ -203,41 +257,37 @@ impl MappedPage<'_> {
     /// Its contents belong to the device until [`MappedPage::sync_for_cpu`]: reading or
     /// writing them (which needs `unsafe` [`Page`] methods) races with its DMA before that.
     pub fn page(&self) -> &Page {
-        &self.page
+        &self.mapping.page
     }
 
     /// Makes what the device wrote to the page visible to the CPU (`dma_sync_single_for_cpu()`).
     pub fn sync_for_cpu(&self) {
-        // SAFETY: By the type invariant the mapping is live; the device is bound while
-        // `streaming` is borrowed.
-        unsafe { sync_for_cpu(&self.streaming.dev, self.addr, self.dir) };
+        // SAFETY: By the type invariant the mapping is `streaming.dev`'s, which is bound.
+        unsafe { self.mapping.sync_for_cpu(&self.streaming.dev) };
     }
 
     /// Makes what the CPU wrote to the page visible to the device
     /// (`dma_sync_single_for_device()`).
     pub fn sync_for_device(&self) {
-        // SAFETY: As for `sync_for_cpu`.
-        unsafe { sync_for_device(&self.streaming.dev, self.addr, self.dir) };
+        // SAFETY: By the type invariant the mapping is `streaming.dev`'s, which is bound.
+        unsafe { self.mapping.sync_for_device(&self.streaming.dev) };
     }
 
     /// Unmaps the page and returns it.
     pub fn unmap(self) -> Page {
         let mut this = ManuallyDrop::new(self);
-        // SAFETY: By the type invariant the mapping is live; the device is bound while
-        // `streaming` is borrowed. `Drop` does not run for `this`, so this is the only unmap.
-        unsafe { unmap(&this.streaming.dev, this.addr, this.dir) };
-        // SAFETY: The page is taken out once; `this` is never used or dropped again.
-        unsafe { ManuallyDrop::take(&mut this.page) }
+        let streaming = this.streaming;
+        // SAFETY: By the type invariant the mapping is `streaming.dev`'s, which is bound. `Drop`
+        // does not run for `this`, which is not used again: this is the mapping's only teardown.
+        unsafe { this.mapping.unmap(&streaming.dev) }
     }
 }
 
 impl Drop for MappedPage<'_> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the mapping is live; the device is still bound while
-        // `streaming` is borrowed.
-        unsafe { unmap(&self.streaming.dev, self.addr, self.dir) };
-        // SAFETY: The mapping is torn down, so the page may go; it is not used again.
-        unsafe { ManuallyDrop::drop(&mut self.page) };
+        // SAFETY: By the type invariant the mapping is `streaming.dev`'s, which is bound; it is
+        // not used after `drop`.
+        unsafe { self.mapping.release(&self.streaming.dev) };
     }
 }
 
@@ -248,13 +298,11 @@ impl Drop for MappedPage<'_> {
 ///
 /// # Invariants
 ///
-/// `addr` is a live mapping of `page` for `dev` in direction `dir`, and `dev` is bound while
-/// the object exists (it only exists inside a `Devres` of `dev`).
+/// `mapping` is a live mapping for `dev`, and `dev` is bound while the object exists (it only
+/// exists inside a `Devres` of `dev`).
 pub struct OwnedMappedPage {
     dev: ARef<Device>,
-    page: ManuallyDrop<Page>,
-    addr: DmaAddress,
-    dir: DataDirection,
+    mapping: Mapping,
 }
 
 impl OwnedMappedPage {
@@ -265,51 +313,48 @@ impl OwnedMappedPage {
     pub fn new(dev: &Device<Bound>, page: Page, dir: DataDirection) -> Result<Devres<Self>> {
         // SAFETY: `dev` is bound now; the mapping lives in a `Devres` of `dev`, which drops it
         // (unmapping it) when `dev` unbinds at the latest.
-        let addr = unsafe { map(dev, &page, dir)? };
+        let mapping = unsafe { Mapping::new(dev, page, dir) }?;
         let dev_ref: &Device = dev;
-        // INVARIANT: `addr` is a live mapping of `page` for `dev`; if `Devres::new` fails, the
-        // object is dropped at once, while `dev` is still bound.
+        // INVARIANT: `mapping` is `dev`'s; if `Devres::new` fails, the object is dropped at
+        // once, while `dev` is still bound.
         Devres::new(
             dev,
             Self {
                 dev: dev_ref.into(),
-                page: ManuallyDrop::new(page),
-                addr,
-                dir,
+                mapping,
             },
         )
     }
 
     /// Returns the bus address the device uses for the page.
     pub fn dma_handle(&self) -> DmaAddress {
-        self.addr
+        self.mapping.addr
     }
 
     /// Returns the mapped page; see [`MappedPage::page`].
     pub fn page(&self) -> &Page {
-        &self.page
+        &self.mapping.page
     }
 
     /// Makes what the device wrote to the page visible to the CPU (`dma_sync_single_for_cpu()`).
     pub fn sync_for_cpu(&self) {
-        // SAFETY: By the type invariant the mapping is live and the device bound.
-        unsafe { sync_for_cpu(&self.dev, self.addr, self.dir) };
+        // SAFETY: By the type invariant the mapping is `dev`'s, which is bound.
+        unsafe { self.mapping.sync_for_cpu(&self.dev) };
     }
 
     /// Makes what the CPU wrote to the page visible to the device
     /// (`dma_sync_single_for_device()`).
     pub fn sync_for_device(&self) {
-        // SAFETY: By the type invariant the mapping is live and the device bound.
-        unsafe { sync_for_device(&self.dev, self.addr, self.dir) };
+        // SAFETY: By the type invariant the mapping is `dev`'s, which is bound.
+        unsafe { self.mapping.sync_for_device(&self.dev) };
     }
 }
 
 impl Drop for OwnedMappedPage {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the mapping is live and the device bound: the object is
-        // dropped by its `Devres`, at the latest while the device unbinds.
-        unsafe { unmap(&self.dev, self.addr, self.dir) };
-        // SAFETY: The mapping is torn down, so the page may go; it is not used again.
-        unsafe { ManuallyDrop::drop(&mut self.page) };
+        // SAFETY: By the type invariant the mapping is `dev`'s, which is bound: the object is
+        // dropped by its `Devres`, at the latest while the device unbinds. It is not used after
+        // `drop`.
+        unsafe { self.mapping.release(&self.dev) };
     }
 }

@@ -336,8 +336,26 @@ impl<'a> LockedGroup<'a> {
         Ok(depth == 0)
     }
 
+    /// Records that a reset of `gdev` failed: the function was reset and did not come back.
+    /// Whatever the depth, [`GroupDevice::reset_failed`] then holds until the outermost reset
+    /// ends, so that a nested failure (an FLR inside a device-specific reset) fails the outer
+    /// reset too.
+    ///
+    /// Fails with [`EINVAL`], changing nothing, for a device of another group or one not in
+    /// reset.
+    pub fn fail_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
+        self.check_owns(gdev)?;
+        if gdev.reset_depth() == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).reset_failed = true };
+        Ok(())
+    }
+
     /// Leaves a reset of `gdev` entered with [`LockedGroup::enter_reset`]: lowers its reset
-    /// depth and, when the outermost reset ends, the group's recovery count.
+    /// depth and, when the outermost reset ends, the group's recovery count, and clears
+    /// [`GroupDevice::reset_failed`].
     ///
     /// Returns whether the outermost reset ended (the device may be unparked). Fails with
     /// [`EINVAL`], changing nothing, for a device of another group or one not in reset.
@@ -353,6 +371,9 @@ impl<'a> LockedGroup<'a> {
             // The IOMMU core may drop the count of a device removed while in reset: never
             // underflow.
             *cnt = cnt.saturating_sub(1);
+            // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all
+            // writers.
+            unsafe { (*gdev.ptr.as_ptr()).reset_failed = false };
         }
         // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
         unsafe { (*gdev.ptr.as_ptr()).reset_depth = depth - 1 };
@@ -574,6 +595,13 @@ impl<'g> GroupDevice<'g> {
     pub fn quarantined(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).quarantined }
+    }
+
+    /// Returns whether a reset of the device failed since its outermost reset began, at
+    /// whatever depth (see [`LockedGroup::fail_reset`]).
+    pub fn reset_failed(self) -> bool {
+        // SAFETY: The group's mutex is held for `'g` (type invariant).
+        unsafe { (*self.ptr.as_ptr()).reset_failed }
     }
 
     /// Returns the reset nesting depth of the device.

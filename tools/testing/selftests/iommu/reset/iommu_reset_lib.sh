@@ -73,6 +73,21 @@ ktap_test_pass() {
 	reset_kmsg_mark
 }
 
+# reset_bind DRIVER BDF: bind DRIVER to the function through driver_override,
+# unbinding the driver it has first; true when DRIVER is bound.
+reset_bind() {
+	[ -e "$SYSFS_PCI/$2/driver" ] && echo "$2" > "$SYSFS_PCI/$2/driver/unbind"
+	echo "$1" > "$SYSFS_PCI/$2/driver_override"
+	echo "$2" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$SYSFS_PCI/$2/driver")")" = "$1" ]
+}
+
+# reset_unbind BDF: unbind the function's driver, clear its driver_override.
+reset_unbind() {
+	[ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" > "$SYSFS_PCI/$1/driver/unbind"
+	echo > "$SYSFS_PCI/$1/driver_override"
+}
+
 # Full BDF (domain included) or nothing.
 reset_norm_bdf() {
 	case $1 in

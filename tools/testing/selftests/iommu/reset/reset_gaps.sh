@@ -19,7 +19,8 @@
 # offers reset_subordinate, and the test_iommu_reset_load and
 # test_iommu_reset_ctl modules. With IOMMU_RESET_BASELINE=1 (a 7.3 kernel)
 # the failed-reset case is XFAIL, not FAIL. The group's sysfs "blocked"
-# attribute must show the quarantine (not on 7.3, which has none).
+# attribute must show the quarantine, and a failure inside a nested reset
+# must quarantine too (neither exists on 7.3).
 
 DIR=$(dirname "$0")
 . "$DIR/iommu_reset_lib.sh"
@@ -33,7 +34,7 @@ reset_require_function "$bdf" unbound
 bridge=$(reset_parent_bridge "$bdf")
 reset_start_load "$bdf"
 
-ktap_set_plan 4
+ktap_set_plan 5
 oracle_describe "$bdf"
 
 # 1: secondary bus reset through the bridge's reset_subordinate attribute.
@@ -50,7 +51,7 @@ if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
 	done
 	ktap_print_msg "reset_subordinate on $bridge: $NR_SBR, errors $fail," \
 		"function answering after $alive, load ops $(($(ops) - ops0))"
-	if [ $alive -eq "$NR_SBR" ] && [ $(($(ops) - ops0)) -gt 0 ]; then
+	if [ $fail -eq 0 ] && [ $alive -eq "$NR_SBR" ] && [ $(($(ops) - ops0)) -gt 0 ]; then
 		ktap_test_pass "reset_subordinate x$NR_SBR on $bridge under DMA load"
 	else
 		ktap_test_fail "reset_subordinate x$NR_SBR on $bridge under DMA load"
@@ -123,10 +124,38 @@ if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 		ktap_test_skip "quarantine in sysfs: no failed reset to show"
 	fi
 	echo "$old" > "$SYSFS_PCI/$bdf/reset_method"
+	# 5: a failure inside a nested reset (an FLR inside a device-specific
+	# reset that then returns -ENOTTY, "not run") still quarantines.
+	reset_ctl prepare "$bdf"
+	reset_ctl prepare "$bdf"
+	if reset_ctl failed "$bdf"; then
+		reset_ctl done "$bdf"
+		kept=$(reset_ctl_blocked "$bdf")
+		shown=$(cat "$blocked_attr" 2>/dev/null)
+		reset_ctl prepare "$bdf"
+		reset_ctl done "$bdf"
+		after=$(reset_ctl_blocked "$bdf")
+		msg="blocked=$kept ('$shown'), after a good reset: blocked=$after"
+		if [ "$kept" = 1 ] && echo "$shown" | grep -qx "$bdf quarantined" &&
+		   [ "$after" = 0 ]; then
+			ktap_test_pass "nested failed reset quarantines: $msg"
+		else
+			ktap_test_fail "nested failed reset quarantines: $msg"
+		fi
+	else
+		reset_ctl done "$bdf"
+		reset_ctl done "$bdf"
+		if [ "${IOMMU_RESET_BASELINE:-0}" = 1 ]; then
+			ktap_test_skip "nested failed reset: no pci_dev_reset_iommu_failed() here"
+		else
+			ktap_test_fail "nested failed reset: pci_dev_reset_iommu_failed() not found"
+		fi
+	fi
 	rmmod test_iommu_reset_ctl
 else
 	ktap_test_skip "failed-reset: no test_iommu_reset_ctl module"
 	ktap_test_skip "quarantine in sysfs: no test_iommu_reset_ctl module"
+	ktap_test_skip "nested failed reset: no test_iommu_reset_ctl module"
 fi
 
 oracle_phase 23

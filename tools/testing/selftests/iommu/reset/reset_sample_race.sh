@@ -39,15 +39,6 @@ else
 fi
 log0=$(dmesg | wc -l)
 
-bind() {
-	echo $DRV > "$SYSFS_PCI/$1/driver_override"
-	echo "$1" > /sys/bus/pci/drivers_probe 2>/dev/null
-	[ "$(basename "$(readlink "$SYSFS_PCI/$1/driver")")" = $DRV ]
-}
-unbind() {
-	[ -e "$SYSFS_PCI/$1/driver" ] && echo "$1" > "$SYSFS_PCI/$1/driver/unbind"
-	echo > "$SYSFS_PCI/$1/driver_override"
-}
 # starter: write "start" to the control file as fast as possible, N times;
 # most writes fail (EBUSY while a run is active, ENODEV or ENOENT once the
 # driver is unbinding or gone), which is what the race is about.
@@ -74,49 +65,48 @@ oracle_describe "$bdf"
 oracle_phase 16
 oracle_expect sample-race "$bdf" clean
 
-# 2: start against unbind and rebind.
-i=0 bad=0
-while [ $i -lt "$ROUNDS" ]; do
-	bind "$bdf" || bad=$((bad + 1))
-	starter 30 &
-	w=$!
-	# Vary where in the writes the unbind lands.
-	[ $((i % 3)) = 0 ] || sleep "0.0$((i % 10))"
-	unbind "$bdf"
-	wait $w
-	# The binding is gone, and with it every file and work item of it.
-	[ -e "$DEBUGFS/$DRV-$bdf" ] && bad=$((bad + 1))
-	i=$((i + 1))
-done
-ktap_print_msg "start vs unbind/rebind: $ROUNDS rounds, $bad problems," \
-	"$(blocked_tasks) blocked tasks"
-if [ $bad = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
-	ktap_test_pass "start racing unbind/rebind x$ROUNDS"
-else
-	ktap_test_fail "start racing unbind/rebind x$ROUNDS"
-fi
+# race unbind|rmmod: ROUNDS rounds of "start" writes while the binding is
+# taken away by an unbind or by removing the module; prints the problems
+# seen: a failed (re)bind or rmmod, a control file or module that outlived
+# its binding.
+race() {
+	i=0 bad=0
+	while [ $i -lt "$ROUNDS" ]; do
+		if [ "$1" = rmmod ] && [ ! -d /sys/bus/pci/drivers/$DRV ]; then
+			reset_load_module $DRV 2>/dev/null || bad=$((bad + 1))
+		fi
+		reset_bind $DRV "$bdf" || bad=$((bad + 1))
+		starter 30 &
+		w=$!
+		# Vary where in the writes the binding goes.
+		[ $((i % 3)) = 0 ] || sleep "0.0$((i % 10))"
+		if [ "$1" = rmmod ]; then
+			rmmod $DRV 2>/dev/null || bad=$((bad + 1))
+		else
+			reset_unbind "$bdf"
+		fi
+		wait $w
+		echo > "$SYSFS_PCI/$bdf/driver_override"
+		# The binding is gone, and with it every file and work item of
+		# it; after rmmod, the module too.
+		[ -e "$DEBUGFS/$DRV-$bdf" ] && bad=$((bad + 1))
+		[ "$1" = rmmod ] && [ -d /sys/module/$DRV ] && bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	echo $bad
+}
 
-# 3: start against rmmod.
-i=0 bad=0
-while [ $i -lt "$ROUNDS" ]; do
-	[ -d /sys/bus/pci/drivers/$DRV ] || reset_load_module $DRV 2>/dev/null || bad=$((bad + 1))
-	bind "$bdf" || bad=$((bad + 1))
-	starter 30 &
-	w=$!
-	[ $((i % 3)) = 0 ] || sleep "0.0$((i % 10))"
-	rmmod $DRV 2>/dev/null || bad=$((bad + 1))
-	wait $w
-	echo > "$SYSFS_PCI/$bdf/driver_override"
-	[ -d /sys/module/$DRV ] && bad=$((bad + 1))
-	i=$((i + 1))
+# 2 and 3: start against unbind and rebind, then against rmmod.
+for what in unbind/rebind rmmod; do
+	bad=$(race "${what%/*}")
+	ktap_print_msg "start vs $what: $ROUNDS rounds, $bad problems," \
+		"$(blocked_tasks) blocked tasks"
+	if [ "$bad" = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
+		ktap_test_pass "start racing $what x$ROUNDS"
+	else
+		ktap_test_fail "start racing $what x$ROUNDS"
+	fi
 done
-ktap_print_msg "start vs rmmod: $ROUNDS rounds, $bad problems," \
-	"$(blocked_tasks) blocked tasks"
-if [ $bad = 0 ] && [ "$(blocked_tasks)" = 0 ]; then
-	ktap_test_pass "start racing rmmod x$ROUNDS"
-else
-	ktap_test_fail "start racing rmmod x$ROUNDS"
-fi
 
 oracle_phase 17
 

@@ -69,14 +69,10 @@ for m in flr pm bus; do
 		"function answering after $alive"
 	all_ats=$((all_ats + ats_on))
 	total=$((total + n))
-	if [ $m = bus ] && [ $fail -gt 0 ] && [ $alive -eq "$n" ]; then
-		# A secondary bus reset returns an error when the port above does
-		# not report Data Link Layer Link Active (QEMU's root ports); the
-		# reset itself happened and the function answers again.
-		ktap_print_msg "bus resets reported $fail errors" \
-			"(see 'Link Active' in the kernel log)"
-		fail=0
-	fi
+	# A failed reset keeps the function quarantined (its DMA fails):
+	# every reset must succeed. (Under QEMU the harness runs its root ports
+	# at 5 GT/s: at 16 GT/s they do not report Data Link Layer Link Active
+	# after a bus reset, and Linux fails every bus reset there.)
 	if [ $fail -eq 0 ] && [ $alive -eq "$n" ]; then
 		ktap_test_pass "sysfs $m resets x$n under DMA load"
 	else

@@ -11,6 +11,9 @@
  *                prepare BDF      pci_dev_reset_iommu_prepare()
  *                done BDF         pci_dev_reset_iommu_done() for a prepare
  *                                 made here
+ *                failed BDF       pci_dev_reset_iommu_failed() for a prepare
+ *                                 made here (-EOPNOTSUPP on a kernel without
+ *                                 it, such as v7.3)
  *                claim BDF        claim and release DMA ownership of the
  *                                 function's IOMMU group, as VFIO does on
  *                                 open (-EBUSY while a reset fences it)
@@ -154,6 +157,27 @@ static int ctl_done(struct pci_dev *pdev)
 	return 0;
 }
 
+/* Ends a prepare made here as a failed reset, where the kernel has that */
+static int ctl_failed(struct pci_dev *pdev)
+{
+	struct ctl_pending *p = ctl_find_pending(pdev);
+	void (*failed)(struct pci_dev *pdev);
+
+	if (!p)
+		return -EINVAL;
+	/* Looked up at run time: the module loads on v7.3 too */
+	failed = __symbol_get("pci_dev_reset_iommu_failed");
+	if (!failed)
+		return -EOPNOTSUPP;
+	failed(pdev);
+	symbol_put_addr(failed);
+	if (!--p->depth) {
+		pci_dev_put(p->pdev);
+		p->pdev = NULL;
+	}
+	return 0;
+}
+
 static int ctl_claim(struct pci_dev *pdev)
 {
 	struct iommu_group *group = iommu_group_get(&pdev->dev);
@@ -265,6 +289,8 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		ret = -EINVAL;
 	else if (!strcmp(cmd, "prepare"))
 		ret = ctl_prepare(pdev);
+	else if (!strcmp(cmd, "failed"))
+		ret = ctl_failed(pdev);
 	else if (!strcmp(cmd, "done"))
 		ret = ctl_done(pdev);
 	else if (!strcmp(cmd, "claim"))
