@@ -337,6 +337,12 @@ mod tests {
         unsafe { Group::of_device_unchecked(pdev.as_ref()) }
     }
 
+    /// Returns the `struct pci_dev` of `pdev`.
+    fn raw_pci(pdev: &pci::Device) -> *mut bindings::pci_dev {
+        // `pci::Device` is a transparent wrapper of `struct pci_dev`.
+        ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
+    }
+
     /// Returns the PCI functions with ATS behind an IOMMU and no driver bound.
     fn ats_functions() -> KVec<ARef<pci::Device>> {
         let mut found = KVec::new();
@@ -426,6 +432,59 @@ mod tests {
         assert_eq!(state(&pdev)?, (1, true, 1));
         done(&path, &pdev, true);
         assert_eq!(state(&pdev)?, (0, false, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn failed_peer_block_unwinds() -> Result {
+        use core::sync::atomic::Ordering;
+
+        // Two functions of one group, the second made a DMA alias of the first.
+        let functions = ats_functions();
+        let mut pair = None;
+        for a in functions.iter() {
+            for b in functions.iter() {
+                let (Some(ga), Some(gb)) = (group_of(a), group_of(b)) else {
+                    continue;
+                };
+                if ga.id() == gb.id() && !ptr::eq(raw_pci(a), raw_pci(b)) {
+                    pair = Some((a.clone(), b.clone()));
+                }
+            }
+        }
+        let Some((a, b)) = pair else {
+            skip();
+            return Ok(());
+        };
+        // SAFETY: Both devices are valid and unbound; nothing else changes their alias masks
+        // while the tests run at boot.
+        let had_mask = unsafe { !(*raw_pci(&a)).dma_alias_mask.is_null() };
+        if had_mask {
+            skip();
+            return Ok(());
+        }
+        // SAFETY: As above.
+        let devfn = u8::try_from(unsafe { (*raw_pci(&b)).devfn }).map_err(|_| EINVAL)?;
+        // SAFETY: As above; `pci_add_dma_alias()` allocates the mask.
+        unsafe { bindings::pci_add_dma_alias(raw_pci(&a), devfn, 1) };
+        let path = path();
+        let b_dev: &device::Device = (*b).as_ref();
+        // CAST: The hook stores the errno as `usize`.
+        FAIL_NEXT_BLOCK[1].store(ENOMEM.to_errno() as usize, Ordering::Release);
+        FAIL_NEXT_BLOCK[0].store(core::ptr::from_ref(b_dev) as usize, Ordering::Release);
+        // Blocking the peer fails after the function itself was blocked: both unwind.
+        let ret = prepare(&path, &a);
+        let (sa, sb) = (state(&a), state(&b));
+        // SAFETY: The mask was allocated above and is not used by anyone else; the devices
+        // stay valid.
+        unsafe {
+            bindings::kfree((*raw_pci(&a)).dma_alias_mask.cast());
+            (*raw_pci(&a)).dma_alias_mask = ptr::null_mut();
+        }
+        assert!(ret == Err(ENOMEM));
+        assert_eq!(FAIL_NEXT_BLOCK[0].load(Ordering::Acquire), 0);
+        assert_eq!(sa?, (0, false, 0));
+        assert_eq!(sb?, (0, false, 0));
         Ok(())
     }
 

@@ -76,13 +76,7 @@ vm_test() {
 	fi
 	ktap_import "$label" "$run/tests.log"
 	[ -f "$run/console.log" ] && kunit_import "$label" "$run/console.log"
-	case $mode in
-	legacy) ats=(--require-ats-off) ;;
-	scalable) ats=(--scalable) ;;
-	# The AMD driver disables ATS on the blocked domain, as VT-d legacy mode.
-	amd) ats=(--require-ats-off --amd) ;;
-	esac
-	[ "$variant" = upstream ] && ats+=(--baseline)
+	mapfile -t ats < <(oracle_flags "$variant" "$mode")
 	if [ -s "$run/trace.log" ]; then
 		python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" \
 			--label "$label" "${ats[@]}" > "$run/oracle.txt" 2>&1 || true

@@ -38,6 +38,20 @@ QEMU_PKG_VERSION=${QEMU_PKG_VERSION:-1:10.0.2+ds-2+deb13u1~bpo12+1}
 QEMU_SUITE=${QEMU_SUITE:-bookworm-backports}
 
 msg() { printf '%s\n' "$*"; }
+
+# oracle_flags VARIANT MODE: what the trace oracle requires of a cell. In
+# VT-d legacy mode (and on AMD-Vi) the blocking domain turns ATS off before
+# each reset; scalable mode keeps it on and drops the PASID entry instead;
+# the 7.3 baseline's known gaps are XFAIL, not FAIL.
+oracle_flags() {
+	case $2 in
+	legacy) printf '%s\n' --require-ats-off ;;
+	scalable) printf '%s\n' --scalable ;;
+	amd) printf '%s\n' --require-ats-off --amd ;;
+	esac
+	[ "$1" = upstream ] && printf '%s\n' --baseline
+	return 0
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # phase_begin NAME / phase_end: record phase durations for the summary.

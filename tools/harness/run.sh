@@ -33,7 +33,8 @@ for v in $VARIANTS; do
 	phase_begin "vm $v/$MODE/$PLAN"
 	"$HARNESS_DIR/run-vm.sh" $v "$PLAN" "$MODE" || rc=1
 	run=$OUT_ROOT/runs/$v-$MODE-$PLAN
-	python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" --label "$v" \
+	mapfile -t flags < <(oracle_flags "$v" "$MODE")
+	python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" --label "$v" "${flags[@]}" \
 		> "$run/oracle.txt" 2>&1 || rc=1
 	phase_end
 done
@@ -42,5 +43,5 @@ echo
 phases_print
 echo
 python3 "$HARNESS_DIR/results.py" "$OUT_ROOT/runs" "$PLAN" "$MODE" \
-	--variants="$(echo $VARIANTS | tr ' ' ,)"
+	--variants="$(echo $VARIANTS | tr ' ' ,)" || rc=1
 exit $rc

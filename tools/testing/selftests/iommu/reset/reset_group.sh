@@ -11,6 +11,9 @@
 #    must stay blocked while FN1 is still in reset (7.3: FN1 stays
 #    unblocked, FN0 is unblocked early with "DMA-aliased sibling may be
 #    prematurely unblocked").
+#  - a domain change that must succeed (the release of DMA ownership, as
+#    VFIO's close does) while FN0 is in reset: it happens, and done()
+#    attaches FN0 to the group's new domain;
 #  - removal while blocked: FN0, with its alias to FN1 again, is removed
 #    between prepare and done; the group must not stay fenced (7.3: every
 #    later claim of the group fails with -EBUSY), and FN1, blocked for
@@ -35,7 +38,7 @@ g1=$(readlink "$SYSFS_PCI/$fn1/iommu_group" 2>/dev/null)
 [ -n "$g0" ] && [ "$g0" = "$g1" ] || reset_skip "$fn0 and $fn1 are not in one IOMMU group"
 reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
 
-ktap_set_plan 5
+ktap_set_plan 6
 
 # 1: the helpers fence the group while a function is in reset (both kernels).
 if reset_ctl prepare "$fn0"; then
@@ -80,7 +83,32 @@ else
 	ktap_test_skip "cannot add a DMA alias to $fn0"
 fi
 
-# 4 and 5: removal between prepare and done, of a function whose alias
+# 4: a change of the group's domain that must succeed while FN0 is in
+# reset: the release of DMA ownership, as when VFIO closes the group. It
+# happens, and leaves FN0 alone: still blocked, and its ATS Enable bit
+# unchanged (the IOMMU driver turns ATS off on the blocking domain in VT-d
+# legacy mode; attaching FN0 to the group's new domain during its reset
+# would turn it on again). done() then attaches FN0 to the new domain.
+if reset_ctl own "$fn1"; then
+	reset_ctl prepare "$fn0"
+	reset_ats_enabled "$fn0" && ats0=on || ats0=off
+	reset_ctl disown "$fn1" && rel=ok || rel=failed
+	mid=$(reset_ctl_blocked "$fn0")
+	reset_ats_enabled "$fn0" && ats1=on || ats1=off
+	reset_ctl done "$fn0"
+	after="$(reset_ctl_blocked "$fn0")$(reset_ctl_blocked "$fn1")"
+	msg="release $rel, $fn0 in reset: blocked=$mid, ATS $ats0 -> $ats1;"
+	msg="$msg after done, blocked: $after"
+	if [ $rel = ok ] && [ "$mid" = 1 ] && [ $ats0 = $ats1 ] && [ "$after" = 00 ]; then
+		ktap_test_pass "DMA ownership released while $fn0 is in reset: $msg"
+	else
+		ktap_test_fail "DMA ownership released while $fn0 is in reset: $msg"
+	fi
+else
+	ktap_test_fail "cannot claim DMA ownership of the group of $fn1"
+fi
+
+# 5 and 6: removal between prepare and done, of a function whose alias
 # makes it block FN1 with it.
 aliased=0
 reset_ctl alias "$fn0" "$devfn1" && aliased=1

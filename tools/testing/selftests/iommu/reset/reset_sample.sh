@@ -203,7 +203,8 @@ for f in $bdf $sib; do
 done
 ktap_print_msg "sample with reset_method=flr: ok $f_ok failed $f_bad; method=bus: ok $b_ok" \
 	"failed $b_bad (last error $b_err); functions answering: $alive"
-if [ "$f_ok" = 20 ] && [ "$f_bad" = 0 ] && [ "$b_ok" = 5 ] && [ "$b_bad" = 0 ] && [ $alive = 1 ]; then
+if [ "$f_ok" = 20 ] && [ "$f_bad" = 0 ] && [ "$b_ok" = 5 ] && [ "$b_bad" = 0 ] &&
+   [ $alive = 1 ]; then
 	ktap_test_pass "sample: FLR-only and bus-reset methods under DMA load"
 else
 	ktap_test_fail "sample: FLR-only and bus-reset methods under DMA load"

@@ -17,6 +17,10 @@
  *                claim BDF        claim and release DMA ownership of the
  *                                 function's IOMMU group, as VFIO does on
  *                                 open (-EBUSY while a reset fences it)
+ *                own BDF          claim DMA ownership of the function's
+ *                                 group and keep it (one group at a time)
+ *                disown BDF       release it, as VFIO does on close: a
+ *                                 domain change that must succeed
  *                alias BDF DEVFN  add a DMA alias to the function, as a
  *                                 quirk does (test only)
  *                unalias BDF      remove the aliases added here
@@ -65,6 +69,7 @@ static struct ctl_pending ctl_pending[CTL_MAX];
 static struct ctl_alias ctl_alias[CTL_MAX];
 static struct dentry *ctl_dir;
 static int ctl_owner;
+static struct iommu_group *ctl_owned;
 
 static struct pci_dev *ctl_fail_pdev;
 static atomic_t ctl_fail_left = ATOMIC_INIT(0);
@@ -192,6 +197,43 @@ static int ctl_claim(struct pci_dev *pdev)
 	return ret;
 }
 
+static int ctl_own(struct pci_dev *pdev)
+{
+	struct iommu_group *group;
+	int ret;
+
+	if (ctl_owned)
+		return -EBUSY;
+	group = iommu_group_get(&pdev->dev);
+	if (!group)
+		return -ENODEV;
+	ret = iommu_group_claim_dma_owner(group, &ctl_owner);
+	if (ret) {
+		iommu_group_put(group);
+		return ret;
+	}
+	ctl_owned = group;
+	return 0;
+}
+
+static int ctl_disown(struct pci_dev *pdev)
+{
+	struct iommu_group *group = iommu_group_get(&pdev->dev);
+	int ret = 0;
+
+	if (!group)
+		return -ENODEV;
+	if (group == ctl_owned) {
+		iommu_group_release_dma_owner(ctl_owned);
+		iommu_group_put(ctl_owned);
+		ctl_owned = NULL;
+	} else {
+		ret = -EINVAL;
+	}
+	iommu_group_put(group);
+	return ret;
+}
+
 static int ctl_add_alias(struct pci_dev *pdev, unsigned int devfn)
 {
 	struct ctl_alias *a = NULL;
@@ -295,6 +337,10 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		ret = ctl_done(pdev);
 	else if (!strcmp(cmd, "claim"))
 		ret = ctl_claim(pdev);
+	else if (!strcmp(cmd, "own"))
+		ret = ctl_own(pdev);
+	else if (!strcmp(cmd, "disown"))
+		ret = ctl_disown(pdev);
 	else if (!strcmp(cmd, "unalias"))
 		ret = ctl_unalias(pdev);
 	else if (!strcmp(cmd, "fail_wait"))
@@ -374,6 +420,10 @@ static void __exit ctl_exit(void)
 	if (ctl_kretprobe_registered)
 		unregister_kretprobe(&ctl_wait_probe);
 	pci_dev_put(ctl_fail_pdev);
+	if (ctl_owned) {
+		iommu_group_release_dma_owner(ctl_owned);
+		iommu_group_put(ctl_owned);
+	}
 
 	for (i = 0; i < CTL_MAX; i++) {
 		while (ctl_pending[i].pdev)
