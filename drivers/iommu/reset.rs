@@ -373,6 +373,27 @@ mod tests {
         ats_functions().into_iter().next()
     }
 
+    /// A PCI function and its IOMMU group.
+    type Function = (ARef<pci::Device>, ARef<Group>);
+
+    /// Returns two distinct ATS functions (see [`ats_functions`]) with their groups: of the same
+    /// group if `same_group`, of two groups otherwise.
+    fn function_pair(same_group: bool) -> Option<(Function, Function)> {
+        let functions = ats_functions();
+        let mut pair = None;
+        for a in functions.iter() {
+            for b in functions.iter() {
+                let (Some(ga), Some(gb)) = (group_of(a), group_of(b)) else {
+                    continue;
+                };
+                if (ga.id() == gb.id()) == same_group && !ptr::eq(raw_pci(a), raw_pci(b)) {
+                    pair = Some(((a.clone(), ga), (b.clone(), gb)));
+                }
+            }
+        }
+        pair
+    }
+
     /// Returns `(reset_depth, blocked, recovery_cnt)` of `pdev`.
     fn state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
         let dev: &device::Device = pdev.as_ref();
@@ -440,19 +461,7 @@ mod tests {
         use core::sync::atomic::Ordering;
 
         // Two functions of one group, the second made a DMA alias of the first.
-        let functions = ats_functions();
-        let mut pair = None;
-        for a in functions.iter() {
-            for b in functions.iter() {
-                let (Some(ga), Some(gb)) = (group_of(a), group_of(b)) else {
-                    continue;
-                };
-                if ga.id() == gb.id() && !ptr::eq(raw_pci(a), raw_pci(b)) {
-                    pair = Some((a.clone(), b.clone()));
-                }
-            }
-        }
-        let Some((a, b)) = pair else {
+        let Some(((a, _), (b, _))) = function_pair(true) else {
             skip();
             return Ok(());
         };
@@ -570,19 +579,7 @@ mod tests {
 
     #[test]
     fn device_of_another_group_refused() -> Result {
-        let functions = ats_functions();
-        let mut pair = None;
-        for a in functions.iter() {
-            for b in functions.iter() {
-                let (Some(ga), Some(gb)) = (group_of(a), group_of(b)) else {
-                    continue;
-                };
-                if ga.id() != gb.id() {
-                    pair = Some((a.clone(), ga, b.clone(), gb));
-                }
-            }
-        }
-        let Some((a, group_a, b, group_b)) = pair else {
+        let Some(((a, group_a), (b, group_b))) = function_pair(false) else {
             skip();
             return Ok(());
         };
