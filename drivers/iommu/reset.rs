@@ -26,6 +26,15 @@
 //! of it succeeds, while the group's fence is lifted. A nested reset that failed fails the
 //! outermost one, whatever that returns.
 //!
+//! A function outside D0 cannot answer ATS invalidations either: in D1, D2 and D3hot it may
+//! initiate no request but PME, in D3cold it answers nothing. The PCI core calls
+//! [`pci_dev_suspend_iommu`] before a function (or a bridge above it) leaves D0 and
+//! [`pci_dev_resume_iommu`] when it is back, its ATS state restored. The function is parked as
+//! for a reset, but the group is not fenced: a function may sleep for hours, and attachments
+//! made meanwhile must succeed. They update `group->domain` and the PASID array, skip the
+//! blocked function, and reach it when it is unparked. The low-power depth is one more reason
+//! to stay blocked, beside the reset depth, the quarantine and the requester-ID peers.
+//!
 //! This is the Rust implementation selected by `CONFIG_IOMMU_RESET_RUST`; for resets that
 //! succeed it behaves like the C one in `drivers/iommu/iommu.c`, and it works on the same state
 //! through the safe abstractions of [`kernel::iommu::group`].
@@ -92,17 +101,23 @@ fn rid_peers<'g>(
     })
 }
 
-/// Returns whether `gdev` itself needs to stay blocked: it is in reset or quarantined.
-fn holds_block(gdev: GroupDevice<'_>) -> bool {
-    gdev.reset_depth() > 0 || gdev.quarantined()
-}
-
 /// Parks `gdev` on the blocking domain, unless the test hook fails it first.
 fn park(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) -> Result {
     if !gdev.blocked() {
         injected_error(gdev.dev())?;
     }
     group.park(path, gdev)
+}
+
+/// Parks `gdev` and the devices that share its requester ID: the IOMMU cannot tell them apart,
+/// and must not be told that they are not blocked. On failure the caller drops the reason it
+/// raised and settles `gdev`.
+fn park_rid(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) -> Result {
+    park(path, group, gdev)?;
+    for peer in rid_peers(group, gdev) {
+        park(path, group, peer)?;
+    }
+    Ok(())
 }
 
 /// Parks `pdev` on its group's blocking domain for a reset.
@@ -128,23 +143,74 @@ fn prepare(path: &ResetPath, pdev: &pci::Device) -> Result {
         return Ok(());
     }
 
-    // A device quarantined by an earlier failed reset, or blocked with a device that shares its
-    // requester ID, is parked already; park() does nothing then.
-    if let Err(e) = park(path, &group, gdev) {
+    // A device quarantined by an earlier failed reset, out of D0, or blocked with a device that
+    // shares its requester ID, is parked already; park() does nothing then.
+    if let Err(e) = park_rid(path, &group, gdev) {
         warn_on!(group.leave_reset(path, gdev).is_err());
+        settle(path, &group, gdev);
         return Err(e);
     }
+    Ok(())
+}
 
-    // The devices that share its requester ID are blocked with it: the IOMMU cannot tell them
-    // apart, and must not be told that they are not blocked.
-    for peer in rid_peers(&group, gdev) {
-        if let Err(e) = park(path, &group, peer) {
-            warn_on!(group.leave_reset(path, gdev).is_err());
-            settle(path, &group, gdev);
-            return Err(e);
-        }
+/// Parks `pdev` on its group's blocking domain while it (or a bridge above it) is out of D0,
+/// without fencing the group.
+fn suspend(path: &ResetPath, pdev: &pci::Device) -> Result {
+    let dev: &device::Device = pdev.as_ref();
+
+    if !pdev.ats_supported() {
+        return Ok(());
+    }
+    // SAFETY: The power transition path that made `path` excludes `iommu_release_device()`
+    // for `pdev`.
+    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
+        return Ok(());
+    };
+    let group = group.lock();
+
+    let Some(gdev) = group.device(dev) else {
+        warn_on!(true);
+        return Err(ENODEV);
+    };
+
+    if !group.enter_low_power(path, gdev)? {
+        return Ok(());
+    }
+    if let Err(e) = park_rid(path, &group, gdev) {
+        warn_on!(group.leave_low_power(path, gdev).is_err());
+        settle(path, &group, gdev);
+        return Err(e);
     }
     Ok(())
+}
+
+/// Ends one [`suspend`] of `pdev`: unparks it when nothing else keeps it blocked, attaching it
+/// to what the group holds now.
+fn resume(path: &ResetPath, pdev: &pci::Device) {
+    let dev: &device::Device = pdev.as_ref();
+
+    if !pdev.ats_supported() {
+        return;
+    }
+    // SAFETY: The power transition path that made `path` excludes `iommu_release_device()`
+    // for `pdev`.
+    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
+        return;
+    };
+    let group = group.lock();
+
+    let Some(gdev) = group.device(dev) else {
+        warn_on!(true);
+        return;
+    };
+    // An unbalanced resume would underflow the depth: leave_low_power() refuses it.
+    match group.leave_low_power(path, gdev) {
+        Ok(true) => settle(path, &group, gdev),
+        Ok(false) => (),
+        Err(_) => {
+            warn_on!(true);
+        }
+    }
 }
 
 /// Ends the reset of `pdev`: returns it to the domains the group kept for it if the reset
@@ -212,13 +278,13 @@ fn done(path: &ResetPath, pdev: &pci::Device, reset_ok: bool) {
 /// A failure of the IOMMU driver to re-attach a device (unlikely, e.g. out of memory) is
 /// reported with a warning; that device stays blocked until its next reset.
 fn settle(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) {
-    if holds_block(gdev) || rid_peers(group, gdev).any(holds_block) {
+    if gdev.holds_block() || rid_peers(group, gdev).any(GroupDevice::holds_block) {
         return;
     }
     warn_on!(group.unpark(path, gdev).is_err());
     for peer in rid_peers(group, gdev) {
         // A peer may share a requester ID with a third device that gdev does not.
-        if peer.blocked() && !rid_peers(group, peer).any(holds_block) {
+        if peer.blocked() && !rid_peers(group, peer).any(GroupDevice::holds_block) {
             warn_on!(group.unpark(path, peer).is_err());
         }
     }
@@ -301,6 +367,56 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_failed(pdev: *mut bindings::pci_dev
         // `pci_dev_reset_iommu_prepare()` (its safety contract).
         let path = unsafe { ResetPath::new() };
         done(&path, pdev, false);
+    }
+}
+
+/// Blocks the IOMMU for `pdev` while it, or a bridge above it, is out of D0.
+///
+/// Attaches the function's RID and PASIDs, and those of the functions that share its requester
+/// ID, to its group's blocking domain, keeping `group->domain` and the PASID array, without
+/// fencing the group: attachments made meanwhile succeed and reach the function when
+/// [`pci_dev_resume_iommu`] unblocks it. Calls nest. Returns 0 on success (also when the
+/// function has no ATS or no IOMMU), or a negative errno; on failure nothing is changed.
+///
+/// # Safety
+///
+/// `pdev` must point to a valid `struct pci_dev`. The caller must be the PCI core's power
+/// transition path, which cannot race with `iommu_release_device()` for `pdev`, and must pair a
+/// successful call with [`pci_dev_resume_iommu`].
+#[export]
+pub unsafe extern "C" fn pci_dev_suspend_iommu(pdev: *mut bindings::pci_dev) -> c_int {
+    // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
+    let Some(pdev) = (unsafe { pci_dev(pdev) }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: This is `pci_dev_suspend_iommu()`, which the PCI core pairs with
+    // `pci_dev_resume_iommu()` (its safety contract).
+    let path = unsafe { ResetPath::new() };
+    match suspend(&path, pdev) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Ends one [`pci_dev_suspend_iommu`] of `pdev`, which is back in D0 with its ATS state
+/// restored (or below a bridge that is).
+///
+/// When nothing else keeps the function blocked (a reset, a quarantine, a bridge above it
+/// still out of D0, a function sharing its requester ID), re-attaches it to the domains the
+/// group holds now. A failure to re-attach is reported with a warning.
+///
+/// # Safety
+///
+/// `pdev` must point to a valid `struct pci_dev` on which [`pci_dev_suspend_iommu`] succeeded,
+/// under the same conditions.
+#[export]
+pub unsafe extern "C" fn pci_dev_resume_iommu(pdev: *mut bindings::pci_dev) {
+    // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
+    if let Some(pdev) = unsafe { pci_dev(pdev) } {
+        // SAFETY: This is `pci_dev_resume_iommu()`, which ends a power transition entered by
+        // `pci_dev_suspend_iommu()` (its safety contract).
+        let path = unsafe { ResetPath::new() };
+        resume(&path, pdev);
     }
 }
 
@@ -428,6 +544,75 @@ mod tests {
         assert_eq!(state(&pdev)?, (1, true, 1));
         done(&path, &pdev, true);
         assert_eq!(state(&pdev)?, (0, false, 0));
+        Ok(())
+    }
+
+    /// Returns `(low_power, blocked, recovery_cnt)` of `pdev`.
+    fn power_state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
+        let dev: &device::Device = pdev.as_ref();
+        let group = group_of(pdev).ok_or(ENODEV)?;
+        let group = group.lock();
+        let gdev = group.device(dev).ok_or(ENODEV)?;
+        Ok((gdev.low_power(), gdev.blocked(), group.recovery_cnt()))
+    }
+
+    #[test]
+    fn low_power_blocks_without_fence() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        suspend(&path, &pdev)?;
+        // Blocked, but the group is not fenced.
+        assert_eq!(power_state(&pdev)?, (1, true, 0));
+        // A bridge above it leaving D0 too only counts.
+        suspend(&path, &pdev)?;
+        assert_eq!(power_state(&pdev)?, (2, true, 0));
+        // A reset meanwhile nests and fences; its end leaves the function blocked.
+        prepare(&path, &pdev)?;
+        assert_eq!(state(&pdev)?, (1, true, 1));
+        done(&path, &pdev, true);
+        assert_eq!(power_state(&pdev)?, (2, true, 0));
+        resume(&path, &pdev);
+        assert_eq!(power_state(&pdev)?, (1, true, 0));
+        resume(&path, &pdev);
+        assert_eq!(power_state(&pdev)?, (0, false, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn low_power_attach_deferred() -> Result {
+        let Some(((a, group), (b, _))) = function_pair(true) else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        let dev_a: &device::Device = a.as_ref();
+        suspend(&path, &a)?;
+        // A claim of the group's DMA ownership (VFIO's) succeeds at once: the group is not
+        // fenced, and the sleeping function keeps its blocking domain meanwhile.
+        // SAFETY: `b` is a device of the group, not bound to a driver, and referenced here.
+        let ret = unsafe {
+            bindings::iommu_device_claim_dma_owner(&raw mut (*raw_pci(&b)).dev, raw_pci(&b).cast())
+        };
+        assert_eq!(ret, 0);
+        {
+            let locked = group.lock();
+            let gdev = locked.device(dev_a).ok_or(ENODEV)?;
+            assert!(gdev.blocked());
+            assert!(locked.domain() == locked.blocking_domain());
+        }
+        // Back in D0, it is attached to what the group holds now: the owner's domain.
+        resume(&path, &a);
+        assert_eq!(power_state(&a)?, (0, false, 0));
+        {
+            let locked = group.lock();
+            assert!(locked.domain() == locked.blocking_domain());
+        }
+        // SAFETY: The claim above succeeded for this device.
+        unsafe { bindings::iommu_device_release_dma_owner(&raw mut (*raw_pci(&b)).dev) };
+        assert_eq!(power_state(&a)?, (0, false, 0));
         Ok(())
     }
 
@@ -559,6 +744,8 @@ mod tests {
             let gdev = locked.device(dev).ok_or(ENODEV)?;
             // Leaving a reset that was not entered is refused and changes nothing.
             assert!(locked.leave_reset(&path, gdev) == Err(EINVAL));
+            // So is leaving a power transition that was not entered.
+            assert!(locked.leave_low_power(&path, gdev) == Err(EINVAL));
             // So is quarantining a device that is not blocked.
             assert!(locked.quarantine(&path, gdev) == Err(EINVAL));
             assert!(!gdev.blocked() && gdev.reset_depth() == 0);
@@ -569,6 +756,10 @@ mod tests {
             assert!(locked.unpark(&path, gdev) == Err(EBUSY));
             assert!(gdev.blocked());
             assert_eq!(locked.leave_reset(&path, gdev), Ok(true));
+            // Nor is one out of D0.
+            assert_eq!(locked.enter_low_power(&path, gdev), Ok(true));
+            assert!(locked.unpark(&path, gdev) == Err(EBUSY));
+            assert_eq!(locked.leave_low_power(&path, gdev), Ok(true));
             locked.unpark(&path, gdev)?;
             assert!(!gdev.blocked() && gdev.reset_depth() == 0);
             assert_eq!(locked.recovery_cnt(), 0);

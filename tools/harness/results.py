@@ -30,6 +30,11 @@ EXPECTED_GAPS = [
     ('alias-blocking', 'alias-block'),
     ('alias-blocking', 'alias-unblock'),
     ('removal-fence', 'removal-unfences'),
+    ('power-unfenced', 'runtime-pm'),
+    ('power-unfenced', 'runtime-pm-blocked'),
+    ('power-unfenced', 'attach-deferred'),
+    ('power-unfenced', 'system-sleep-freeze'),
+    ('power-unfenced', 'system-sleep-mem'),
 ]
 EXPECTED_GAPS_BY_MODE = {'amd': EXPECTED_GAPS[:3]}
 

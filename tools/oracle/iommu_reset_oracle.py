@@ -55,7 +55,7 @@ INV_RE = re.compile(r'invalidate desc type (\S+) high 0x([0-9a-f]+) '
 DEV_RE = re.compile(r'# oracle-dev bdf=(\S+) exp=0x([0-9a-f]+) pm=0x([0-9a-f]+)'
                     r' ats=0x([0-9a-f]+) bridge=(\S+)')
 EXPECT_RE = re.compile(r'# oracle-expect phase=(\d+) name=(\S+) bdf=(\S+) '
-                       r'expect=(clean|violation|no-block)(?: gap=(\S+))?')
+                       r'expect=(clean|violation|no-block|attached)(?: gap=(\S+))?')
 GUEST_RE = re.compile(r'# guest-verdict name=(\S+) bdf=(\S+) gap=(\S+) ok=([01])(?: (.*))?$')
 
 MARKER_BDF = '0000:00:00.0'
@@ -286,6 +286,13 @@ def check(rows, expects, require_ats_off=False, baseline=False, ats_observable=T
             disables = r['ats_disables'] if r else 0
             ok = resets == 0 and disables == 0
             why = '%s: %d resets, %d ATS disables, expected none' % (what, resets, disables)
+        elif e['expect'] == 'attached':
+            # The function is attached to the domain its group mate's load unmaps from: the
+            # IOMMU invalidates its device-IOTLB (no reset needed in the phase).
+            what = 'oracle: phase %d %s on %s' % (e['phase'], e['name'], e['bdf'])
+            n = r['inv_total'] - r['inv_in_windows'] if r else 0
+            ok = n > 0
+            why = '%s: %d device-IOTLB invalidations outside windows, expected >= 1' % (what, n)
         elif not r or not r['resets']:
             what = 'oracle: phase %d %s on %s' % (e['phase'], e['name'], e['bdf'])
             ok, why = False, what + ': no reset seen in the trace (oracle blind)'

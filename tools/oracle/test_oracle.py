@@ -222,6 +222,18 @@ class TestVerdicts(unittest.TestCase):
         # Not observable without ATS toggles.
         self.assertEqual([v[0] for v in self.verdicts(toggled, exp, ats_obs=False)], ['skip'])
 
+    def test_attached(self):
+        # 01:00.0 (sid 0x100) gets device-IOTLB invalidations outside any window: attached.
+        exp = [{'phase': 4, 'name': 'attached-after-resume', 'bdf': '0000:01:00.0',
+                'expect': 'attached'}]
+        seen = [cfg(0, '00:00.0', 0x3c, 4), inv(5, 0x100), inv(6, 0x100)]
+        other = [cfg(0, '00:00.0', 0x3c, 4), inv(5, 0x101)]
+        self.assertEqual([v[0] for v in self.verdicts(seen, exp)], ['ok'])
+        self.assertIn('2 device-IOTLB', self.verdicts(seen, exp)[0][1])
+        # Invalidations to its group mate only, or none at all: not attached.
+        self.assertEqual([v[0] for v in self.verdicts(other, exp)], ['fail'])
+        self.assertEqual([v[0] for v in self.verdicts([], exp)], ['fail'])
+
     def test_guest_verdict(self):
         line = '[  9.1] # guest-verdict name=failed-reset bdf=0000:02:00.0 gap=unquarantined ok=%d blocked=%d'
         _, exp_ok = o.parse_console([line % (1, 1)])

@@ -176,13 +176,13 @@ impl Group {
     }
 }
 
-/// Proof that the caller is the IOMMU core's PCI reset path.
+/// Proof that the caller is the IOMMU core's PCI reset or power transition path.
 ///
-/// The reset state of a group's devices is the IOMMU core's: while a function is reset it must
-/// stay on the blocking domain, and every reset that raised the group's recovery count must
-/// lower it again. The [`LockedGroup`] operations that change that state take a `ResetPath`,
-/// which can only be created by an `unsafe` call whose contract is the reset protocol. It is
-/// neither `Send` nor `Sync`, so it stays in the call that created it.
+/// The reset state of a group's devices is the IOMMU core's: while a function is reset or out
+/// of D0 it must stay on the blocking domain, and every reset that raised the group's recovery
+/// count must lower it again. The [`LockedGroup`] operations that change that state take a
+/// `ResetPath`, which can only be created by an `unsafe` call whose contract is the reset
+/// protocol. It is neither `Send` nor `Sync`, so it stays in the call that created it.
 pub struct ResetPath {
     _not_send: PhantomData<*mut ()>,
 }
@@ -193,10 +193,12 @@ impl ResetPath {
     /// # Safety
     ///
     /// The caller is the implementation of `pci_dev_reset_iommu_prepare()`,
-    /// `pci_dev_reset_iommu_done()` or `pci_dev_reset_iommu_failed()` (or their tests): it
-    /// leaves every reset it enters with [`LockedGroup::enter_reset`] with exactly one
-    /// [`LockedGroup::leave_reset`] of the same device, and parks a device on the blocking
-    /// domain only while its reset state needs it, unparking it when nothing does.
+    /// `pci_dev_reset_iommu_done()`, `pci_dev_reset_iommu_failed()`, `pci_dev_suspend_iommu()`
+    /// or `pci_dev_resume_iommu()` (or their tests): it leaves every reset it enters with
+    /// [`LockedGroup::enter_reset`] with exactly one [`LockedGroup::leave_reset`] of the same
+    /// device, every power transition it enters with [`LockedGroup::enter_low_power`] with
+    /// exactly one [`LockedGroup::leave_low_power`], and parks a device on the blocking domain
+    /// only while its reset or power state needs it, unparking it when nothing does.
     pub unsafe fn new() -> Self {
         Self {
             _not_send: PhantomData,
@@ -212,8 +214,10 @@ impl ResetPath {
 ///
 /// Its operations keep the reset state consistent: a device is `blocked` exactly while its RID
 /// and PASIDs are parked on the blocking domain, a quarantined device is blocked, a device in
-/// reset or quarantined is never unparked, and the recovery count is the number of the group's
-/// devices in reset (for the devices whose resets went through these operations).
+/// reset, quarantined or out of D0 is never unparked, and the recovery count is the number of
+/// the group's devices in reset (for the devices whose resets went through these operations).
+/// Power transitions leave the recovery count alone: the group keeps accepting attachments,
+/// which skip its blocked devices and reach them when they are unparked.
 ///
 /// # Invariants
 ///
@@ -380,6 +384,37 @@ impl<'a> LockedGroup<'a> {
         Ok(depth == 1)
     }
 
+    /// Enters a power transition of `gdev` out of D0 (its own, or one of a bridge above it):
+    /// raises its low-power depth. Unlike a reset, it does not fence the group.
+    ///
+    /// Returns whether this is the first one (the one that must park the device). Fails with
+    /// [`EINVAL`] for a device of another group and [`EOVERFLOW`] when the depth would
+    /// overflow, changing nothing.
+    pub fn enter_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+        self.check_owns(gdev)?;
+        let depth = gdev.low_power();
+        let new = depth.checked_add(1).ok_or(EOVERFLOW)?;
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).low_power = new };
+        Ok(depth == 0)
+    }
+
+    /// Leaves a power transition entered with [`LockedGroup::enter_low_power`]: lowers the
+    /// low-power depth of `gdev`.
+    ///
+    /// Returns whether the last one ended (the device may be unparked). Fails with [`EINVAL`],
+    /// changing nothing, for a device of another group or one not out of D0.
+    pub fn leave_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+        self.check_owns(gdev)?;
+        let depth = gdev.low_power();
+        if depth == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
+        unsafe { (*gdev.ptr.as_ptr()).low_power = depth - 1 };
+        Ok(depth == 1)
+    }
+
     /// Parks the RID and the PASIDs of `gdev` on the group's blocking domain (allocating it on
     /// first use) and marks it blocked; `group->domain` and the PASID array keep what it
     /// returns to. The IOMMU driver then stops translating for it and stops invalidating its
@@ -425,13 +460,13 @@ impl<'a> LockedGroup<'a> {
     /// Returns `gdev` from the blocking domain to the domains the group kept for it, and
     /// clears its blocked state.
     ///
-    /// Fails with [`EBUSY`] while the device is in reset or quarantined (it must stay blocked)
-    /// and does nothing for a device that is not blocked. A device of a group that has no
-    /// domain yet stays parked on the blocking domain. If the IOMMU driver fails to re-attach
-    /// the RID, the device stays blocked (and parked) and the error is returned.
+    /// Fails with [`EBUSY`] while the device is in reset, quarantined or out of D0 (it must
+    /// stay blocked) and does nothing for a device that is not blocked. A device of a group
+    /// that has no domain yet stays parked on the blocking domain. If the IOMMU driver fails to
+    /// re-attach the RID, the device stays blocked (and parked) and the error is returned.
     pub fn unpark(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
         self.check_owns(gdev)?;
-        if gdev.reset_depth() > 0 || gdev.quarantined() {
+        if gdev.holds_block() {
             return Err(EBUSY);
         }
         if !gdev.blocked() {
@@ -608,6 +643,19 @@ impl<'g> GroupDevice<'g> {
     pub fn reset_depth(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).reset_depth }
+    }
+
+    /// Returns how many power transitions keep the device out of D0: its own, and one for each
+    /// bridge above it that is out of D0.
+    pub fn low_power(self) -> u32 {
+        // SAFETY: The group's mutex is held for `'g` (type invariant).
+        unsafe { (*self.ptr.as_ptr()).low_power }
+    }
+
+    /// Returns whether the device itself must stay blocked: it is in reset, quarantined or out
+    /// of D0.
+    pub fn holds_block(self) -> bool {
+        self.reset_depth() > 0 || self.quarantined() || self.low_power() > 0
     }
 
     /// Returns the number of PASIDs the device supports (0: no PASID support).

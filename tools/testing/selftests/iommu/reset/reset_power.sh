@@ -1,0 +1,238 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Power transitions of a function of a two-function IOMMU group while its
+# group mate runs a DMA map/unmap load: a function outside D0 cannot answer
+# ATS invalidations (in D3hot it may initiate nothing but PME), so none may
+# reach it while it is out of D0, and the group must keep accepting
+# attachments meanwhile (no -EBUSY), applied when the function is back.
+#
+# FN0 is bound to test_iommu_reset_pm (runtime PM and system sleep
+# callbacks) through driver_override; FN1 gets the test_iommu_reset_load
+# load, whose unmaps make the IOMMU invalidate the device-IOTLB of every ATS
+# function of the shared domain, FN0 included.
+#
+#  1. runtime PM: FN0 runtime-suspends to D3hot and resumes, NR_RPM times:
+#     the oracle must see no device-IOTLB invalidation inside the D3hot
+#     windows, the IOMMU core must show FN0 blocked while it sleeps, and
+#     ATS Enable must be set again after every return to D0 (7.3: gap);
+#  2. negative control: the same with pci_dev_suspend_iommu() failed by
+#     fail_function, so that FN0 sleeps unblocked: the oracle must see
+#     invalidations in the windows;
+#  3. an attachment while FN0 sleeps (DMA ownership of the group claimed,
+#     as VFIO does) succeeds at once, FN0 stays blocked until it is back in
+#     D0, and once the ownership is released FN0 is attached to the group's
+#     domain again: the load's invalidations reach it (7.3: attached to the
+#     sleeping function at once, not shown as blocked: gap);
+#  4. system sleep stopped at the platform stage (pm_test=platform), in
+#     suspend-to-idle and, where the machine offers it, suspend-to-RAM,
+#     NR_SLEEP cycles each: pci_pm_suspend_noirq() puts FN0 in D3hot; no
+#     invalidation may reach it there (7.3: gap);
+#  5. an FLR of FN0 under the load afterwards is clean.
+#
+# Usage: reset_power.sh FN0 FN1   (two unbound ATS functions of one group;
+#        or IOMMU_RESET_BDF / IOMMU_RESET_SIBLING_BDF)
+# With IOMMU_RESET_BASELINE=1 (a 7.3 kernel) the gaps are XFAIL, not FAIL.
+
+DIR=$(dirname "$0")
+. "$DIR/iommu_reset_lib.sh"
+
+NR_RPM=${IOMMU_RESET_NR_RPM:-20}
+NR_RPM_NEG=${IOMMU_RESET_NR_RPM_NEG:-5}
+NR_SLEEP=${IOMMU_RESET_NR_SLEEP:-5}
+# How long FN0 stays in D3hot per cycle (seconds)
+HOLD=${IOMMU_RESET_PM_HOLD:-0.3}
+FAILFN=$DEBUGFS/fail_function
+
+ktap_print_header
+fn0=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
+fn1=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
+reset_require_function "$fn0" unbound
+reset_require_function "$fn1" unbound
+g0=$(readlink "$SYSFS_PCI/$fn0/iommu_group" 2>/dev/null)
+g1=$(readlink "$SYSFS_PCI/$fn1/iommu_group" 2>/dev/null)
+[ -n "$g0" ] && [ "$g0" = "$g1" ] || reset_skip "$fn0 and $fn1 are not in one IOMMU group"
+[ -e "$SYSFS_PCI/$fn0/power/runtime_status" ] || reset_skip "no runtime PM (CONFIG_PM)"
+reset_load_module test_iommu_reset_pm 2>/dev/null || reset_skip "cannot load test_iommu_reset_pm"
+reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
+reset_bind test_iommu_reset_pm "$fn0" || reset_skip "cannot bind test_iommu_reset_pm to $fn0"
+reset_start_load "$fn1"
+
+ktap_set_plan 6
+oracle_describe "$fn0"
+blocked_attr=$SYSFS_PCI/$fn0/iommu_group/blocked
+ctrl=$SYSFS_PCI/$fn0/power/control
+
+# pm_wait BDF STATUS: wait up to 3 s for the runtime PM status.
+pm_wait() {
+	n=0
+	while [ "$(cat "$SYSFS_PCI/$1/power/runtime_status")" != "$2" ]; do
+		[ $n -ge 300 ] && return 1
+		sleep 0.01
+		n=$((n + 1))
+	done
+}
+
+# rpm_cycles N: N runtime suspend/resume cycles of FN0. Sets suspended (the
+# cycles that reached "suspended"), blocked (those in which the IOMMU core
+# showed FN0 blocked), ats_on (the returns with ATS Enable set) and unblocked
+# (the returns after which FN0 was not blocked).
+rpm_cycles() {
+	suspended=0 blocked=0 ats_on=0 unblocked=0
+	i=0
+	while [ $i -lt "$1" ]; do
+		echo auto > "$ctrl"
+		if pm_wait "$fn0" suspended; then
+			suspended=$((suspended + 1))
+			sleep "$HOLD"
+			[ "$(reset_ctl_blocked "$fn0")" = 1 ] && blocked=$((blocked + 1))
+		fi
+		echo on > "$ctrl"
+		pm_wait "$fn0" active
+		reset_ats_enabled "$fn0" && ats_on=$((ats_on + 1))
+		[ "$(reset_ctl_blocked "$fn0")" = 0 ] && unblocked=$((unblocked + 1))
+		i=$((i + 1))
+	done
+}
+
+# 1: runtime PM under the group mate's load.
+oracle_phase 30
+oracle_expect runtime-pm "$fn0" clean gap=power-unfenced
+ops0=$(ops)
+rpm_cycles "$NR_RPM"
+ktap_print_msg "runtime PM x$NR_RPM: suspended $suspended, blocked while suspended $blocked," \
+	"ATS on after $ats_on, unblocked after $unblocked, load ops $(($(ops) - ops0))"
+if [ $suspended != "$NR_RPM" ] || [ $ats_on != "$NR_RPM" ] || [ $unblocked != "$NR_RPM" ] ||
+   [ $(($(ops) - ops0)) -eq 0 ]; then
+	ktap_test_fail "runtime PM x$NR_RPM of $fn0 under load: suspended $suspended," \
+		"ATS on after $ats_on, unblocked after $unblocked"
+else
+	ok=0
+	[ $blocked = "$NR_RPM" ] && ok=1
+	reset_gap_result runtime-pm-blocked "$fn0" power-unfenced $ok \
+		"blocked in $blocked of $NR_RPM runtime suspends; ATS on after every resume"
+fi
+
+# 2: negative control: pci_dev_suspend_iommu() failed, FN0 sleeps unblocked.
+if [ -w "$FAILFN/inject" ] && echo pci_dev_suspend_iommu > "$FAILFN/inject" 2>/dev/null; then
+	echo 100 > "$FAILFN/probability"
+	echo -1 > "$FAILFN/times"
+	echo 0 > "$FAILFN/verbose" 2>/dev/null
+	oracle_phase 31
+	oracle_expect runtime-pm-unblocked "$fn0" violation
+	rpm_cycles "$NR_RPM_NEG"
+	echo "!pci_dev_suspend_iommu" > "$FAILFN/inject"
+	ktap_print_msg "runtime PM x$NR_RPM_NEG with pci_dev_suspend_iommu() failed:" \
+		"suspended $suspended, blocked $blocked"
+	if [ $suspended = "$NR_RPM_NEG" ] && [ $blocked = 0 ]; then
+		ktap_test_pass "negative control: $fn0 sleeps unblocked when the helper fails"
+	else
+		ktap_test_fail "negative control: suspended $suspended," \
+			"blocked $blocked of $NR_RPM_NEG"
+	fi
+elif [ "${IOMMU_RESET_BASELINE:-0}" = 1 ]; then
+	ktap_test_skip "negative control: no pci_dev_suspend_iommu() here (7.3: case 1 shows it)"
+else
+	ktap_test_fail "negative control: cannot fail pci_dev_suspend_iommu()" \
+		"(CONFIG_FAIL_FUNCTION?)"
+fi
+
+# 3: DMA ownership of the group claimed while FN0 sleeps: at once, applied
+# when FN0 is back in D0.
+oracle_phase 32
+echo auto > "$ctrl"
+if pm_wait "$fn0" suspended; then
+	reset_ctl own "$fn1" && own=ok || own=failed
+	shown=$(cat "$blocked_attr" 2>/dev/null)
+	echo on > "$ctrl"
+	pm_wait "$fn0" active
+	shown_back=$(cat "$blocked_attr" 2>/dev/null)
+	reset_ctl disown "$fn1" && disown=ok || disown=failed
+	after=$(reset_ctl_blocked "$fn0")
+	oracle_phase 33
+	oracle_expect attached-after-resume "$fn0" attached
+	ops0=$(ops)
+	sleep 0.5
+	ok=0
+	if [ $own = ok ] && [ $disown = ok ] && [ "$after" = 0 ] &&
+	   echo "$shown" | grep -qx "$fn0 low-power" &&
+	   ! echo "$shown_back" | grep -q "^$fn0 "; then
+		ok=1
+	fi
+	reset_gap_result attach-deferred "$fn0" power-unfenced $ok \
+		"claim of the group while $fn0 sleeps: $own, shown blocked: '$shown';" \
+		"back in D0: '$shown_back', release: $disown, blocked after: $after," \
+		"load ops $(($(ops) - ops0))"
+else
+	echo on > "$ctrl"
+	ktap_test_fail "attach while $fn0 sleeps: it did not runtime-suspend"
+fi
+
+# 4: system sleep, stopped at the platform stage.
+sleep_cycles() {
+	entered=0 ats_on=0
+	n0=$(sed -n "s/^$fn0 .* suspend=\([0-9]*\).*/\1/p" "$DEBUGFS/test_iommu_reset_pm/stats")
+	i=0
+	while [ $i -lt "$NR_SLEEP" ]; do
+		echo "$1" > /sys/power/state 2>/dev/null && entered=$((entered + 1))
+		reset_ats_enabled "$fn0" && ats_on=$((ats_on + 1))
+		i=$((i + 1))
+	done
+	n1=$(sed -n "s/^$fn0 .* suspend=\([0-9]*\).*/\1/p" "$DEBUGFS/test_iommu_reset_pm/stats")
+	callbacks=$((n1 - n0))
+}
+
+if [ -w /sys/power/pm_test ] && echo platform > /sys/power/pm_test 2>/dev/null; then
+	old_delay=$(cat /sys/module/suspend/parameters/pm_test_delay 2>/dev/null)
+	echo 1 > /sys/module/suspend/parameters/pm_test_delay 2>/dev/null
+	phase=34
+	for st in freeze mem; do
+		name=system-sleep-$st
+		if ! grep -qw $st /sys/power/state; then
+			ktap_test_skip "$name: the machine does not offer '$st'"
+			continue
+		fi
+		oracle_phase $phase
+		oracle_expect $name "$fn0" clean gap=power-unfenced
+		ops0=$(ops)
+		sleep_cycles $st
+		ktap_print_msg "$name x$NR_SLEEP (pm_test=platform): entered $entered," \
+			"suspend callbacks $callbacks, ATS on after $ats_on," \
+			"load ops $(($(ops) - ops0))"
+		if [ $entered = "$NR_SLEEP" ] && [ $callbacks = "$NR_SLEEP" ] &&
+		   [ $ats_on = "$NR_SLEEP" ]; then
+			ktap_test_pass "$name x$NR_SLEEP of $fn0 under load"
+		else
+			ktap_test_fail "$name x$NR_SLEEP: entered $entered," \
+				"callbacks $callbacks, ATS on $ats_on"
+		fi
+		phase=$((phase + 1))
+	done
+	echo none > /sys/power/pm_test
+	[ -n "$old_delay" ] && echo "$old_delay" > /sys/module/suspend/parameters/pm_test_delay
+else
+	ktap_test_skip "system-sleep-freeze: no /sys/power/pm_test (CONFIG_PM_DEBUG)"
+	ktap_test_skip "system-sleep-mem: no /sys/power/pm_test (CONFIG_PM_DEBUG)"
+fi
+
+# 5: an FLR of FN0 under the load, after all that, is clean.
+oracle_phase 36
+oracle_expect flr-after-pm "$fn0" clean
+fail=0
+i=0
+while [ $i -lt 5 ]; do
+	echo 1 > "$SYSFS_PCI/$fn0/reset" 2>/dev/null || fail=$((fail + 1))
+	i=$((i + 1))
+done
+if [ $fail = 0 ] && reset_ats_enabled "$fn0"; then
+	ktap_test_pass "FLR x5 of $fn0 under load after its power transitions"
+else
+	ktap_test_fail "FLR x5 of $fn0 after its power transitions: $fail errors"
+fi
+
+oracle_phase 37
+reset_unbind "$fn0"
+rmmod test_iommu_reset_load
+rmmod test_iommu_reset_ctl
+rmmod test_iommu_reset_pm
+ktap_finished
