@@ -18,7 +18,8 @@
 #     ATS Enable must be set again after every return to D0 (7.3: gap);
 #  2. negative control: the same with pci_dev_suspend_iommu() failed by
 #     fail_function, so that FN0 sleeps unblocked: the oracle must see
-#     invalidations in the windows;
+#     invalidations in the windows (and case 4 ends with the same for
+#     system sleep);
 #  3. an attachment while FN0 sleeps (DMA ownership of the group claimed,
 #     as VFIO does) succeeds at once, FN0 stays blocked until it is back in
 #     D0, and once the ownership is released FN0 is attached to the group's
@@ -40,6 +41,7 @@ DIR=$(dirname "$0")
 NR_RPM=${IOMMU_RESET_NR_RPM:-20}
 NR_RPM_NEG=${IOMMU_RESET_NR_RPM_NEG:-5}
 NR_SLEEP=${IOMMU_RESET_NR_SLEEP:-5}
+NR_SLEEP_NEG=${IOMMU_RESET_NR_SLEEP_NEG:-2}
 # How long FN0 stays in D3hot per cycle (seconds)
 HOLD=${IOMMU_RESET_PM_HOLD:-0.3}
 FAILFN=$DEBUGFS/fail_function
@@ -58,10 +60,23 @@ reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load te
 reset_bind test_iommu_reset_pm "$fn0" || reset_skip "cannot bind test_iommu_reset_pm to $fn0"
 reset_start_load "$fn1"
 
-ktap_set_plan 6
+ktap_set_plan 7
 oracle_describe "$fn0"
 blocked_attr=$SYSFS_PCI/$fn0/iommu_group/blocked
 ctrl=$SYSFS_PCI/$fn0/power/control
+
+# fail_arm: make every pci_dev_suspend_iommu() fail (fail_function), so that
+# FN0 leaves D0 unblocked; false where it cannot be injected.
+fail_arm() {
+	[ -w "$FAILFN/inject" ] && echo pci_dev_suspend_iommu > "$FAILFN/inject" 2>/dev/null ||
+		return 1
+	echo 100 > "$FAILFN/probability"
+	echo -1 > "$FAILFN/times"
+	echo 0 > "$FAILFN/verbose" 2>/dev/null
+	return 0
+}
+
+fail_disarm() { echo "!pci_dev_suspend_iommu" > "$FAILFN/inject"; }
 
 # pm_wait BDF STATUS: wait up to 3 s for the runtime PM status.
 pm_wait() {
@@ -114,14 +129,11 @@ else
 fi
 
 # 2: negative control: pci_dev_suspend_iommu() failed, FN0 sleeps unblocked.
-if [ -w "$FAILFN/inject" ] && echo pci_dev_suspend_iommu > "$FAILFN/inject" 2>/dev/null; then
-	echo 100 > "$FAILFN/probability"
-	echo -1 > "$FAILFN/times"
-	echo 0 > "$FAILFN/verbose" 2>/dev/null
+if fail_arm; then
 	oracle_phase 31
 	oracle_expect runtime-pm-unblocked "$fn0" violation
 	rpm_cycles "$NR_RPM_NEG"
-	echo "!pci_dev_suspend_iommu" > "$FAILFN/inject"
+	fail_disarm
 	ktap_print_msg "runtime PM x$NR_RPM_NEG with pci_dev_suspend_iommu() failed:" \
 		"suspended $suspended, blocked $blocked"
 	if [ $suspended = "$NR_RPM_NEG" ] && [ $blocked = 0 ]; then
@@ -169,11 +181,12 @@ else
 fi
 
 # 4: system sleep, stopped at the platform stage.
+# sleep_cycles STATE N: N system sleep cycles to STATE.
 sleep_cycles() {
 	entered=0 ats_on=0
 	n0=$(sed -n "s/^$fn0 .* suspend=\([0-9]*\).*/\1/p" "$DEBUGFS/test_iommu_reset_pm/stats")
 	i=0
-	while [ $i -lt "$NR_SLEEP" ]; do
+	while [ $i -lt "$2" ]; do
 		echo "$1" > /sys/power/state 2>/dev/null && entered=$((entered + 1))
 		reset_ats_enabled "$fn0" && ats_on=$((ats_on + 1))
 		i=$((i + 1))
@@ -195,7 +208,7 @@ if [ -w /sys/power/pm_test ] && echo platform > /sys/power/pm_test 2>/dev/null; 
 		oracle_phase $phase
 		oracle_expect $name "$fn0" clean gap=power-unfenced
 		ops0=$(ops)
-		sleep_cycles $st
+		sleep_cycles $st "$NR_SLEEP"
 		ktap_print_msg "$name x$NR_SLEEP (pm_test=platform): entered $entered," \
 			"suspend callbacks $callbacks, ATS on after $ats_on," \
 			"load ops $(($(ops) - ops0))"
@@ -208,11 +221,31 @@ if [ -w /sys/power/pm_test ] && echo platform > /sys/power/pm_test 2>/dev/null; 
 		fi
 		phase=$((phase + 1))
 	done
+	# Negative control: suspend-to-idle with the helper failed.
+	if fail_arm; then
+		oracle_phase 38
+		oracle_expect system-sleep-unblocked "$fn0" violation
+		sleep_cycles freeze "$NR_SLEEP_NEG"
+		fail_disarm
+		if [ $entered = "$NR_SLEEP_NEG" ]; then
+			msg="suspend-to-idle x$NR_SLEEP_NEG, $fn0 unblocked"
+			ktap_test_pass "negative control: $msg"
+		else
+			msg="suspend-to-idle entered $entered of $NR_SLEEP_NEG"
+			ktap_test_fail "negative control: $msg"
+		fi
+	elif [ "${IOMMU_RESET_BASELINE:-0}" = 1 ]; then
+		msg="no pci_dev_suspend_iommu() here (7.3: case 4 shows it)"
+		ktap_test_skip "negative control: $msg"
+	else
+		ktap_test_fail "negative control: cannot fail pci_dev_suspend_iommu()"
+	fi
 	echo none > /sys/power/pm_test
 	[ -n "$old_delay" ] && echo "$old_delay" > /sys/module/suspend/parameters/pm_test_delay
 else
 	ktap_test_skip "system-sleep-freeze: no /sys/power/pm_test (CONFIG_PM_DEBUG)"
 	ktap_test_skip "system-sleep-mem: no /sys/power/pm_test (CONFIG_PM_DEBUG)"
+	ktap_test_skip "system sleep negative control: no /sys/power/pm_test"
 fi
 
 # 5: an FLR of FN0 under the load, after all that, is clean.
