@@ -120,117 +120,97 @@ fn park_rid(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) ->
     Ok(())
 }
 
-/// Parks `pdev` on its group's blocking domain for a reset.
-fn prepare(path: &ResetPath, pdev: &pci::Device) -> Result {
+/// Locks the IOMMU group of `pdev` and runs `f` on the group and the function's entry in it.
+///
+/// Returns [`None`], without taking the lock, for a function without ATS or without an IOMMU
+/// (the helpers have nothing to do for it), and `Some(Err(ENODEV))` with a warning if its group
+/// has no entry for it.
+fn with_group_device<T>(
+    _path: &ResetPath,
+    pdev: &pci::Device,
+    f: impl FnOnce(&LockedGroup<'_>, GroupDevice<'_>) -> T,
+) -> Option<Result<T>> {
     let dev: &device::Device = pdev.as_ref();
 
     if !pdev.ats_supported() {
-        return Ok(());
+        return None;
     }
-    // SAFETY: The reset path that made `path` excludes `iommu_release_device()` for `pdev`.
-    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
-        return Ok(());
-    };
+    // SAFETY: The reset or power transition path that made `_path` excludes
+    // `iommu_release_device()` for `pdev`.
+    let group = unsafe { Group::of_device_unchecked(dev) }?;
     let group = group.lock();
 
     let Some(gdev) = group.device(dev) else {
         warn_on!(true);
-        return Err(ENODEV);
+        return Some(Err(ENODEV));
     };
+    Some(Ok(f(&group, gdev)))
+}
 
-    if !group.enter_reset(path, gdev)? {
-        // A nested reset (e.g. an FLR inside a device-specific reset) only counts.
-        return Ok(());
-    }
-
-    // A device quarantined by an earlier failed reset, out of D0, or blocked with a device that
-    // shares its requester ID, is parked already; park() does nothing then.
-    if let Err(e) = park_rid(path, &group, gdev) {
-        warn_on!(group.leave_reset(path, gdev).is_err());
-        settle(path, &group, gdev);
-        return Err(e);
-    }
-    Ok(())
+/// Parks `pdev` on its group's blocking domain for a reset.
+fn prepare(path: &ResetPath, pdev: &pci::Device) -> Result {
+    let parked = with_group_device(path, pdev, |group, gdev| {
+        if !group.enter_reset(path, gdev)? {
+            // A nested reset (e.g. an FLR inside a device-specific reset) only counts.
+            return Ok(());
+        }
+        // A device quarantined by an earlier failed reset, out of D0, or blocked with a device
+        // that shares its requester ID, is parked already; park() does nothing then.
+        if let Err(e) = park_rid(path, group, gdev) {
+            warn_on!(group.leave_reset(path, gdev).is_err());
+            settle(path, group, gdev);
+            return Err(e);
+        }
+        Ok(())
+    });
+    parked.unwrap_or(Ok(Ok(())))?
 }
 
 /// Parks `pdev` on its group's blocking domain while it (or a bridge above it) is out of D0,
 /// without fencing the group.
 fn suspend(path: &ResetPath, pdev: &pci::Device) -> Result {
-    let dev: &device::Device = pdev.as_ref();
-
-    if !pdev.ats_supported() {
-        return Ok(());
-    }
-    // SAFETY: The power transition path that made `path` excludes `iommu_release_device()`
-    // for `pdev`.
-    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
-        return Ok(());
-    };
-    let group = group.lock();
-
-    let Some(gdev) = group.device(dev) else {
-        warn_on!(true);
-        return Err(ENODEV);
-    };
-
-    if !group.enter_low_power(path, gdev)? {
-        return Ok(());
-    }
-    if let Err(e) = park_rid(path, &group, gdev) {
-        warn_on!(group.leave_low_power(path, gdev).is_err());
-        settle(path, &group, gdev);
-        return Err(e);
-    }
-    Ok(())
+    let parked = with_group_device(path, pdev, |group, gdev| {
+        if !group.enter_low_power(path, gdev)? {
+            return Ok(());
+        }
+        if let Err(e) = park_rid(path, group, gdev) {
+            warn_on!(group.leave_low_power(path, gdev).is_err());
+            settle(path, group, gdev);
+            return Err(e);
+        }
+        Ok(())
+    });
+    parked.unwrap_or(Ok(Ok(())))?
 }
 
 /// Ends one [`suspend`] of `pdev`: unparks it when nothing else keeps it blocked, attaching it
 /// to what the group holds now.
 fn resume(path: &ResetPath, pdev: &pci::Device) {
-    let dev: &device::Device = pdev.as_ref();
-
-    if !pdev.ats_supported() {
-        return;
-    }
-    // SAFETY: The power transition path that made `path` excludes `iommu_release_device()`
-    // for `pdev`.
-    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
-        return;
-    };
-    let group = group.lock();
-
-    let Some(gdev) = group.device(dev) else {
-        warn_on!(true);
-        return;
-    };
-    // An unbalanced resume would underflow the depth: leave_low_power() refuses it.
-    match group.leave_low_power(path, gdev) {
-        Ok(true) => settle(path, &group, gdev),
-        Ok(false) => (),
-        Err(_) => {
-            warn_on!(true);
+    // An unbalanced resume would underflow the depth: leave_low_power() refuses it. A function
+    // missing from its group was warned about already.
+    let _ = with_group_device(path, pdev, |group, gdev| {
+        match group.leave_low_power(path, gdev) {
+            Ok(true) => settle(path, group, gdev),
+            Ok(false) => (),
+            Err(_) => {
+                warn_on!(true);
+            }
         }
-    }
+    });
 }
 
 /// Ends the reset of `pdev`: returns it to the domains the group kept for it if the reset
 /// succeeded, or keeps it quarantined on the blocking domain if it failed.
 fn done(path: &ResetPath, pdev: &pci::Device, reset_ok: bool) {
-    let dev: &device::Device = pdev.as_ref();
+    // A function missing from its group was warned about already.
+    let _ = with_group_device(path, pdev, |group, gdev| {
+        end_reset(path, group, gdev, reset_ok)
+    });
+}
 
-    if !pdev.ats_supported() {
-        return;
-    }
-    // SAFETY: The reset path that made `path` excludes `iommu_release_device()` for `pdev`.
-    let Some(group) = (unsafe { Group::of_device_unchecked(dev) }) else {
-        return;
-    };
-    let group = group.lock();
-
-    let Some(gdev) = group.device(dev) else {
-        warn_on!(true);
-        return;
-    };
+/// The body of [`done`], for `gdev` of the locked `group`.
+fn end_reset(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>, reset_ok: bool) {
+    let dev = gdev.dev();
 
     // A nested reset that failed (an FLR inside a device-specific reset) fails the outermost
     // one, whatever that returns. An unbalanced done() would underflow the depth: fail_reset()
@@ -269,7 +249,7 @@ fn done(path: &ResetPath, pdev: &pci::Device, reset_ok: bool) {
         dev_info!(dev, "reset succeeded, unblocking the IOMMU\n");
     }
 
-    settle(path, &group, gdev);
+    settle(path, group, gdev);
 }
 
 /// Unblocks `gdev` and the devices that share its requester ID, unless one of them still needs
