@@ -195,6 +195,16 @@ reset_require_function() {
 	[ -d "$DEBUGFS" ] || reset_skip "debugfs not mounted"
 }
 
+# reset_require_group_pair FN0 FN1: skip unless FN0 and FN1 are two unbound
+# ATS-capable functions (see reset_require_function) of one IOMMU group.
+reset_require_group_pair() {
+	reset_require_function "$1" unbound
+	reset_require_function "$2" unbound
+	g0=$(readlink "$SYSFS_PCI/$1/iommu_group" 2>/dev/null)
+	g1=$(readlink "$SYSFS_PCI/$2/iommu_group" 2>/dev/null)
+	[ -n "$g0" ] && [ "$g0" = "$g1" ] || reset_skip "$1 and $2 are not in one IOMMU group"
+}
+
 # The streaming-DMA load generator (test_modules/test_iommu_reset_load).
 LOAD=$DEBUGFS/test_iommu_reset_load
 

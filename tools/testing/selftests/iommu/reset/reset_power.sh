@@ -49,11 +49,7 @@ FAILFN=$DEBUGFS/fail_function
 ktap_print_header
 fn0=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
 fn1=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
-reset_require_function "$fn0" unbound
-reset_require_function "$fn1" unbound
-g0=$(readlink "$SYSFS_PCI/$fn0/iommu_group" 2>/dev/null)
-g1=$(readlink "$SYSFS_PCI/$fn1/iommu_group" 2>/dev/null)
-[ -n "$g0" ] && [ "$g0" = "$g1" ] || reset_skip "$fn0 and $fn1 are not in one IOMMU group"
+reset_require_group_pair "$fn0" "$fn1"
 [ -e "$SYSFS_PCI/$fn0/power/runtime_status" ] || reset_skip "no runtime PM (CONFIG_PM)"
 reset_load_module test_iommu_reset_pm 2>/dev/null || reset_skip "cannot load test_iommu_reset_pm"
 reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
