@@ -27,7 +27,7 @@ ktap_import() {
 }
 
 # kunit_import PREFIX FILE: KUnit results from a serial log: every top-level
-# suite, and the cases of this project's suites (iommu_reset*).
+# suite, and the cases of this project's suites (iommu_reset*, rust_dma_streaming).
 kunit_import() {
 	local prefix=$1 file=$2
 	while IFS='|' read -r res name; do
@@ -51,7 +51,7 @@ for line in open(sys.argv[1], errors='replace'):
     res = 'skip' if '# SKIP' in m.group(4) else ('ok' if m.group(2) == 'ok' else 'fail')
     if m.group(1) == '' and m.group(3).startswith(('rust_', 'iommu')):
         print('%s|%s' % (res, m.group(3)))
-    elif m.group(1) and suite and suite.startswith('iommu_reset'):
+    elif m.group(1) and suite and suite.startswith(('iommu_reset', 'rust_dma_streaming')):
         print('%s|%s.%s' % (res, suite, m.group(3)))
 PY
 )

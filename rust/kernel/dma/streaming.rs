@@ -358,3 +358,170 @@ impl Drop for OwnedMappedPage {
         unsafe { self.mapping.release(&self.dev) };
     }
 }
+
+#[macros::kunit_tests(rust_dma_streaming)]
+mod tests {
+    use super::*;
+    use crate::error::from_err_ptr;
+
+    /// A device on KUnit's bus, bound to a driver KUnit registers for it alone.
+    ///
+    /// # Invariants
+    ///
+    /// `dev` was returned by `kunit_device_register()` for `test`, the running test, and was
+    /// bound to its driver then; it stays registered (and bound) until [`TestDevice::unregister`]
+    /// or the end of the test. Nothing else unbinds it: the suite is built in, and runs at boot
+    /// before user space could write to the driver's `unbind`.
+    struct TestDevice {
+        test: *mut bindings::kunit,
+        dev: *mut bindings::device,
+    }
+
+    impl TestDevice {
+        /// Registers a device named `name` for the running test.
+        fn new(name: &CStr) -> Result<Self> {
+            // SAFETY: FFI call without arguments; it reads the current task.
+            let test = unsafe { bindings::kunit_get_current_test() };
+            if test.is_null() {
+                return Err(EINVAL);
+            }
+            // SAFETY: `test` is the running test; `name` is NUL-terminated, and KUnit copies it.
+            let dev = unsafe { bindings::kunit_device_register(test, name.as_char_ptr()) };
+            let dev = from_err_ptr(dev)?;
+            // SAFETY: `dev` is a registered device; its driver pointer is only compared with NULL.
+            if unsafe { (*dev).driver }.is_null() {
+                // SAFETY: `dev` was registered for `test` just now.
+                unsafe { bindings::kunit_device_unregister(test, dev) };
+                return Err(ENODEV);
+            }
+            // INVARIANT: `dev` is `test`'s and bound.
+            Ok(Self { test, dev })
+        }
+
+        /// Returns the device, bound for as long as `self` is borrowed.
+        fn bound(&self) -> &Device<Bound> {
+            // SAFETY: By the type invariant `dev` is valid and bound until `unregister()`, which
+            // consumes `self`, or the end of the test, which outlives `self`.
+            unsafe { <Device>::from_raw(self.dev).as_bound() }
+        }
+
+        /// Unregisters the device, which unbinds it (and releases its devres) first.
+        fn unregister(self) {
+            // SAFETY: By the type invariant `dev` is `test`'s and still registered; `self` is
+            // consumed, so nothing uses `dev` afterwards.
+            unsafe { bindings::kunit_device_unregister(self.test, self.dev) };
+        }
+    }
+
+    /// Returns the reference count of `page`.
+    ///
+    /// # Safety
+    ///
+    /// `page` must be a page the caller holds a reference to.
+    unsafe fn page_count(page: *mut bindings::page) -> i32 {
+        // SAFETY: `page` is valid, as the caller guarantees.
+        unsafe { bindings::atomic_read(&raw mut (*page)._refcount) }
+    }
+
+    #[test]
+    fn direction_none_is_refused() -> Result {
+        let tdev = TestDevice::new(c"none")?;
+        let dev = tdev.bound();
+        let streaming = Streaming::new(dev)?;
+        let dma = streaming.access(dev)?;
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let raw = page.as_ptr();
+        // The page comes back unmapped in the error, and is still the caller's.
+        let err = dma
+            .map_page(page, DataDirection::None)
+            .err()
+            .ok_or(EINVAL)?;
+        assert_eq!(err.error, EINVAL);
+        assert!(core::ptr::eq(err.page.as_ptr(), raw));
+        // SAFETY: The error holds the page.
+        assert_eq!(unsafe { page_count(raw) }, 1);
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let owned = OwnedMappedPage::new(dev, page, DataDirection::None);
+        assert_eq!(owned.err(), Some(EINVAL));
+        // Refusals left the device usable: the same access maps in a real direction.
+        let mapping = dma.map_page(err.page, DataDirection::ToDevice)?;
+        assert!(core::ptr::eq(mapping.unmap().as_ptr(), raw));
+        tdev.unregister();
+        Ok(())
+    }
+
+    #[test]
+    fn map_sync_unmap_keeps_the_page() -> Result {
+        const PATTERN: [u8; 8] = *b"dmastrm\n";
+        let tdev = TestDevice::new(c"roundtrip")?;
+        let dev = tdev.bound();
+        let streaming = Streaming::new(dev)?;
+        let dma = streaming.access(dev)?;
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let raw = page.as_ptr();
+        // SAFETY: `PATTERN` is valid for reads of its length; the page is not mapped yet.
+        unsafe { page.write_raw(PATTERN.as_ptr(), 0, PATTERN.len())? };
+        let mapping = dma.map_page(page, DataDirection::Bidirectional)?;
+        assert!(core::ptr::eq(mapping.page().as_ptr(), raw));
+        mapping.sync_for_cpu();
+        mapping.sync_for_device();
+        let page = mapping.unmap();
+        // SAFETY: `page` is ours again: it was unmapped.
+        assert_eq!(unsafe { page_count(page.as_ptr()) }, 1);
+        let mut back = [0u8; 8];
+        // SAFETY: `back` is valid for writes of its length; the page is not mapped.
+        unsafe { page.read_raw(back.as_mut_ptr(), 0, back.len())? };
+        assert_eq!(back, PATTERN);
+        tdev.unregister();
+        Ok(())
+    }
+
+    #[test]
+    fn access_needs_the_same_device() -> Result {
+        let a = TestDevice::new(c"a")?;
+        let b = TestDevice::new(c"b")?;
+        let streaming = Streaming::new(a.bound())?;
+        // Another device's binding does not prove that `a` is bound.
+        assert_eq!(streaming.access(b.bound()).err(), Some(EINVAL));
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let owned = OwnedMappedPage::new(a.bound(), page, DataDirection::FromDevice)?;
+        assert_eq!(owned.access(b.bound()).err(), Some(EINVAL));
+        assert!(owned.access(a.bound()).is_ok());
+        b.unregister();
+        a.unregister();
+        Ok(())
+    }
+
+    #[test]
+    fn unbind_unmaps_and_revokes() -> Result {
+        let tdev = TestDevice::new(c"unbind")?;
+        let streaming = Streaming::new(tdev.bound())?;
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        let raw = page.as_ptr();
+        // SAFETY: `raw` is a page allocated above; the extra reference, dropped at the end,
+        // lets the test see the mapping give its page up.
+        unsafe { bindings::atomic_inc(&raw mut (*raw)._refcount) };
+        let owned = OwnedMappedPage::new(tdev.bound(), page, DataDirection::ToDevice)?;
+        {
+            let mapping = owned.try_access().ok_or(ENXIO)?;
+            assert!(core::ptr::eq(mapping.page().as_ptr(), raw));
+            mapping.sync_for_device();
+        }
+        // SAFETY: The test holds a reference.
+        assert_eq!(unsafe { page_count(raw) }, 2);
+        // Unbinding releases the devres: the mapping is torn down and drops its page, and
+        // neither the mapping nor the streaming access can be reached any more.
+        tdev.unregister();
+        assert!(owned.try_access().is_none());
+        assert!(streaming.try_access().is_none());
+        // SAFETY: The test holds a reference.
+        assert_eq!(unsafe { page_count(raw) }, 1);
+        // Dropping the revoked `Devres` frees nothing twice.
+        drop(owned);
+        // SAFETY: The test holds a reference.
+        assert_eq!(unsafe { page_count(raw) }, 1);
+        // SAFETY: This drops the test's reference, the last one.
+        unsafe { bindings::__free_pages(raw, 0) };
+        Ok(())
+    }
+}
