@@ -50,6 +50,7 @@
 //! binding.
 
 use kernel::{
+    bindings,
     debugfs::{
         Dir,
         File, //
@@ -87,7 +88,7 @@ use kernel::{
         Monotonic, //
     },
     uaccess::UserSliceReader,
-    workqueue, //
+    workqueue::OwnedQueue, //
 };
 
 /// Limits of the `start` parameters.
@@ -231,8 +232,9 @@ impl Counters {
 struct RunState {
     /// Work items still running.
     active: u32,
-    /// The driver is unbinding: no run may start any more.
-    closed: bool,
+    /// The driver's own workqueue, on which the work items run; `None` once the driver is
+    /// unbinding: no run may start any more.
+    queue: Option<OwnedQueue>,
     /// Parameters of the current or last run.
     params: Option<Params>,
     /// Reset latencies of the run, in nanoseconds.
@@ -255,8 +257,9 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(pdev: &pci::Device<Core<'_>>) -> Result<Arc<Self>> {
+    fn new(pdev: &pci::Device<Core<'_>>, name: &CStr) -> Result<Arc<Self>> {
         let dma = Streaming::new(pdev.as_ref())?;
+        let queue = OwnedQueue::new(name, bindings::wq_flags_WQ_UNBOUND)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 binding: pdev.binding()?,
@@ -272,7 +275,7 @@ impl Shared {
                 stop: Atomic::new(false),
                 state <- new_mutex!(RunState {
                     active: 0,
-                    closed: false,
+                    queue: Some(queue),
                     params: None,
                     latencies: KVec::new(),
                     last_error: 0,
@@ -288,7 +291,7 @@ impl Shared {
     /// allocation changes nothing.
     fn start(self: &Arc<Self>, p: Params) -> Result {
         let mut state = self.state.lock();
-        if state.closed {
+        if state.queue.is_none() {
             return Err(ENODEV);
         }
         if state.active > 0 {
@@ -310,27 +313,31 @@ impl Shared {
         self.counters.reset();
         self.stop.store(false, Relaxed);
 
-        let queue = workqueue::system_unbound();
+        let st = &mut *state;
+        let queue = st.queue.as_ref().ok_or(ENODEV)?;
+        let mut spawned = Ok(());
         while let Some(page) = pages.pop() {
             let this = self.clone();
-            state.active += 1;
-            if let Err(e) = queue.try_spawn(GFP_KERNEL, move || this.load(page)) {
-                // Out of memory for the work item: stop what was started.
-                state.active -= 1;
-                drop(state);
-                self.stop_and_wait();
-                return Err(e.into());
+            st.active += 1;
+            spawned = queue.try_spawn(GFP_KERNEL, move || this.load(page));
+            if spawned.is_err() {
+                st.active -= 1;
+                break;
             }
         }
-        if p.resets > 0 {
+        if spawned.is_ok() && p.resets > 0 {
             let this = self.clone();
-            state.active += 1;
-            if let Err(e) = queue.try_spawn(GFP_KERNEL, move || this.reset_loop(p)) {
-                state.active -= 1;
-                drop(state);
-                self.stop_and_wait();
-                return Err(e.into());
+            st.active += 1;
+            spawned = queue.try_spawn(GFP_KERNEL, move || this.reset_loop(p));
+            if spawned.is_err() {
+                st.active -= 1;
             }
+        }
+        if let Err(e) = spawned {
+            // Out of memory for a work item: stop what was started.
+            drop(state);
+            self.stop_and_wait();
+            return Err(e.into());
         }
         Ok(())
     }
@@ -351,8 +358,12 @@ impl Shared {
     /// that is still in flight) fails with `ENODEV` instead of spawning work items that would
     /// outlive the binding.
     fn shutdown(&self) {
-        self.state.lock().closed = true;
+        let queue = self.state.lock().queue.take();
         self.stop_and_wait();
+        // Every work item has said it is done, but may still be returning (dropping what it
+        // captured): destroying the queue waits until each has, so none runs this module's code
+        // after the unbind (and a module unload after it).
+        drop(queue);
     }
 
     fn worker_exit(&self) {
@@ -625,8 +636,9 @@ impl PinnedDrop for DmaReset {
 impl DmaReset {
     fn new<'a, 'b>(pdev: &'a pci::Device<Core<'b>>) -> impl PinInit<Self, Error> + use<'a, 'b> {
         pin_init::pin_init_scope(move || {
-            let shared = Shared::new(pdev)?;
+            // The name of the debugfs directory and of the workqueue.
             let name = CString::try_from_fmt(fmt!("rust_dma_reset-{}", dev_name(pdev)))?;
+            let shared = Shared::new(pdev, &name)?;
             let dir = Dir::new(&name);
             Ok(try_pin_init!(Self {
                 _control <- dir.write_callback_file(c"control", shared.clone(), &control_write),
