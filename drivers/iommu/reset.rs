@@ -291,16 +291,18 @@ unsafe fn pci_dev<'a>(pdev: *mut bindings::pci_dev) -> Option<&'a pci::Device> {
 /// # Safety
 ///
 /// `pdev` must point to a valid `struct pci_dev`. The caller must be a PCI reset path, which
-/// cannot race with `iommu_release_device()` for `pdev`, and must pair a successful call with
-/// [`pci_dev_reset_iommu_done`].
+/// cannot race with `iommu_release_device()` for `pdev`. A successful call is ended by
+/// [`pci_dev_reset_iommu_done`] or [`pci_dev_reset_iommu_failed`]; one that is never ended
+/// (e.g. a leaked `IommuResetToken`) leaves the function blocked and its group fenced, which
+/// fails closed.
 #[export]
 pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_dev) -> c_int {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
     let Some(pdev) = (unsafe { pci_dev(pdev) }) else {
         return EINVAL.to_errno();
     };
-    // SAFETY: This is `pci_dev_reset_iommu_prepare()`, which the PCI reset paths pair with
-    // `pci_dev_reset_iommu_done()` or `pci_dev_reset_iommu_failed()` (its safety contract).
+    // SAFETY: This is `pci_dev_reset_iommu_prepare()`: `prepare()` only enters a reset and
+    // parks the devices that it needs blocked; the done() or failed() that ends it leaves it.
     let path = unsafe { ResetPath::new() };
     match prepare(&path, pdev) {
         Ok(()) => 0,
@@ -317,7 +319,8 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_de
 /// # Safety
 ///
 /// `pdev` must point to a valid `struct pci_dev` on which [`pci_dev_reset_iommu_prepare`]
-/// succeeded, under the same conditions.
+/// succeeded, under the same conditions, and that no done() or failed() ended yet: an extra
+/// one would unblock the function while another reset of it still runs.
 #[export]
 pub unsafe extern "C" fn pci_dev_reset_iommu_done(pdev: *mut bindings::pci_dev) {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
@@ -361,16 +364,17 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_failed(pdev: *mut bindings::pci_dev
 /// # Safety
 ///
 /// `pdev` must point to a valid `struct pci_dev`. The caller must be the PCI core's power
-/// transition path, which cannot race with `iommu_release_device()` for `pdev`, and must pair a
-/// successful call with [`pci_dev_resume_iommu`].
+/// transition path, which cannot race with `iommu_release_device()` for `pdev`. A successful
+/// call is ended by [`pci_dev_resume_iommu`]; one that is never ended leaves the function
+/// blocked, which fails closed.
 #[export]
 pub unsafe extern "C" fn pci_dev_suspend_iommu(pdev: *mut bindings::pci_dev) -> c_int {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.
     let Some(pdev) = (unsafe { pci_dev(pdev) }) else {
         return EINVAL.to_errno();
     };
-    // SAFETY: This is `pci_dev_suspend_iommu()`, which the PCI core pairs with
-    // `pci_dev_resume_iommu()` (its safety contract).
+    // SAFETY: This is `pci_dev_suspend_iommu()`: `suspend()` only enters a power transition
+    // and parks the function; the `pci_dev_resume_iommu()` that ends it leaves it.
     let path = unsafe { ResetPath::new() };
     match suspend(&path, pdev) {
         Ok(()) => 0,
@@ -388,7 +392,7 @@ pub unsafe extern "C" fn pci_dev_suspend_iommu(pdev: *mut bindings::pci_dev) -> 
 /// # Safety
 ///
 /// `pdev` must point to a valid `struct pci_dev` on which [`pci_dev_suspend_iommu`] succeeded,
-/// under the same conditions.
+/// under the same conditions, and that no resume ended yet.
 #[export]
 pub unsafe extern "C" fn pci_dev_resume_iommu(pdev: *mut bindings::pci_dev) {
     // SAFETY: The caller passes a valid `struct pci_dev`, live for the duration of the call.

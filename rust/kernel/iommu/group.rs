@@ -194,11 +194,17 @@ impl ResetPath {
     ///
     /// The caller is the implementation of `pci_dev_reset_iommu_prepare()`,
     /// `pci_dev_reset_iommu_done()`, `pci_dev_reset_iommu_failed()`, `pci_dev_suspend_iommu()`
-    /// or `pci_dev_resume_iommu()` (or their tests): it leaves every reset it enters with
-    /// [`LockedGroup::enter_reset`] with exactly one [`LockedGroup::leave_reset`] of the same
-    /// device, every power transition it enters with [`LockedGroup::enter_low_power`] with
-    /// exactly one [`LockedGroup::leave_low_power`], and parks a device on the blocking domain
-    /// only while its reset or power state needs it, unparking it when nothing does.
+    /// or `pci_dev_resume_iommu()` (or their tests): it leaves with
+    /// [`LockedGroup::leave_reset`] only a reset of the same device that was entered with
+    /// [`LockedGroup::enter_reset`] (by it, or by the prepare() that its done() or failed()
+    /// ends) and not left yet, and likewise for [`LockedGroup::leave_low_power`] and
+    /// [`LockedGroup::enter_low_power`]; it parks a device on the blocking domain while its
+    /// reset or power state needs it and unparks it only when nothing does.
+    ///
+    /// A reset or power transition that is entered and never left keeps the device blocked and
+    /// (for a reset) its group fenced: that fails closed, and is not a breach of this contract.
+    /// What the contract rules out is the opposite, a device unblocked while it is reset or out
+    /// of D0.
     pub unsafe fn new() -> Self {
         Self {
             _not_send: PhantomData,
