@@ -15,6 +15,9 @@
 # Topology:
 #   rp1 (00:02.0) -> 01:00.0 + 01:00.1  two-function ATS slot, one group
 #   rp2 (00:03.0) -> 02:00.0            single ATS function, own group
+# With VM_GROUPS=1 (make bench, legacy and scalable only), two more groups:
+#   rp3 (00:04.0) -> 03:00.0-03:00.3  four-function ATS slot, one group
+#   rp4 (00:05.0) -> 04:00.0-04:00.7  eight-function ATS slot, one group
 # With AMD-Vi (whose own PCI function sits at 00:02.0; the root ports move
 # to 00:04.0 and 00:05.0), whose trace does not say which function an
 # invalidation is for, only 02:00.0 has ATS (the oracle attributes every device-IOTLB
@@ -90,6 +93,21 @@ accel=${QEMU_ACCEL:-tcg,thread=single}
 # come back: a failed bus reset that would quarantine them.
 rp="pcie-root-port,bus=pcie.0,x-speed=5"
 
+# Multifunction slots of 4 and 8 ATS functions for the group-size bench.
+groups=()
+if [ "${VM_GROUPS:-0}" = 1 ]; then
+	[ "$mode" != amd ] || die "VM_GROUPS=1 needs the VT-d topology (legacy or scalable)"
+	for slot in 3:4 4:8; do
+		bus=${slot%:*} nfn=${slot#*:}
+		groups+=(-device "$rp,id=rp$bus,chassis=$bus,addr=$((bus + 1)).0")
+		for fn in $(seq 0 $((nfn - 1))); do
+			mf=
+			[ "$fn" = 0 ] && mf=multifunction=on,
+			groups+=(-device "virtio-rng-pci,bus=rp$bus,addr=0.$fn,$mf$ats")
+		done
+	done
+fi
+
 t0=$(date +%s)
 set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
@@ -100,6 +118,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-device "virtio-rng-pci,bus=rp1,addr=0.1,$ats01" \
 	-device "$rp,id=rp2,chassis=2,addr=$rp2addr" \
 	-device "virtio-rng-pci,bus=rp2,addr=0.0,$ats" \
+	"${groups[@]}" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 $append iommu.strict=1 panic=-1 plan=$plan $baseline ${VM_APPEND:-}" \
 	-msg timestamp=on -trace vtd_inv_desc -trace amdvi_iotlb_inval -trace pci_cfg_write \
