@@ -111,10 +111,7 @@ def main():
     stats = {}
 
     def stat(v, key, field, f=None):
-        vals = [value(b, key, field) for b in runs[v]]
-        if f:
-            vals = [f(b) for b in runs[v]]
-        s = Stat(vals)
+        s = Stat([f(b) if f else value(b, key, field) for b in runs[v]])
         stats.setdefault(v, {})['%s.%s' % (key, field)] = s.values
         return s
 
@@ -150,14 +147,14 @@ def main():
 
     rows = [('group size',) + tuple('%s %s' % (v, q) for v in VARIANTS for q in ('median', 'x1'))]
     growth = {}
+    one = {v: stat(v, 'helpers@1', 'total_median').median() for v in VARIANTS}
     for g in GROUP_SIZES:
         row = ['%d' % g]
         for v in VARIANTS:
             s = stat(v, 'helpers@%d' % g, 'total_median')
-            one = Stat([value(b, 'helpers@1', 'total_median') for b in runs[v]]).median()
             m = s.median()
-            row += [cell(s, 'ns'), '%.2f' % (m / one) if m and one else '-']
-            growth.setdefault(v, {})[g] = m / one if m and one else None
+            row += [cell(s, 'ns'), '%.2f' % (m / one[v]) if m and one[v] else '-']
+            growth.setdefault(v, {})[g] = m / one[v] if m and one[v] else None
         rows.append(tuple(row))
     table('prepare()+done() by group size (one function of a group of N):', rows)
 
@@ -184,8 +181,8 @@ def main():
         return '-' if ok is None else ('met' if ok else 'NOT met')
 
     def ratio_of(key):
-        c = Stat([value(b, 'helpers@1', key) for b in runs['ours-c']]).median()
-        r = Stat([value(b, 'helpers@1', key) for b in runs['ours']]).median()
+        c = stat('ours-c', 'helpers@1', key).median()
+        r = stat('ours', 'helpers@1', key).median()
         return r / c if c and r is not None else None
 
     targets = []
