@@ -14,6 +14,7 @@ phases_start
 COLD=0
 [ -d "$CACHE_DIR/ccache" ] || COLD=1
 ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
+vm_jobs > /dev/null
 
 step() { # name command...: a setup step; failure ends the run
 	local name=$1
@@ -53,33 +54,57 @@ finish() {
 	exit $?
 }
 
-# vm_test VARIANT PLAN MODE: boot, import the guest's KTAP, check the oracle.
-vm_test() {
-	local variant=$1 plan=$2 mode=$3 run ats=()
+# vm_boot VARIANT PLAN MODE: boot one cell and run the trace oracle on it.
+# It prints nothing to the KTAP stream: vm_import reports the cell, so that
+# cells booted side by side still report in the matrix's order. Its exit
+# code and its duration go to $run.rc and $run.secs.
+vm_boot() {
+	local variant=$1 plan=$2 mode=$3 run ats=() rc=0 t0
 	local label=$variant/$mode/$plan
 	run=$OUT_ROOT/runs/$variant-$mode-$plan
-	phase_begin "vm $label"
-	local rc=0
+	t0=$(date +%s)
+	rm -f "$run.rc" "$run.secs" "$run.hung-once"
 	"$HARNESS_DIR/run-vm.sh" "$variant" "$plan" "$mode" || rc=$?
 	if [ $rc = 75 ]; then
 		# An emulator hang (see run-vm.sh): boot once more, and say so.
 		echo "# $label: the emulated guest hung (see run-vm.sh); booting once more"
 		rm -rf "$run.hung"
 		mv "$run" "$run.hung"
+		touch "$run.hung-once"
 		rc=0
 		"$HARNESS_DIR/run-vm.sh" "$variant" "$plan" "$mode" || rc=$?
 	fi
-	if [ $rc = 0 ]; then
+	mapfile -t ats < <(oracle_flags "$variant" "$mode")
+	if [ -s "$run/trace.log" ]; then
+		# Below the other cell's emulator in priority: a guest that gets
+		# less than its CPU runs its load phases slower.
+		nice -n 19 python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" \
+			--label "$label" "${ats[@]}" > "$run/oracle.txt" 2>&1 || true
+		# Traces are hundreds of MB: keep them only when something failed.
+		if [ "${KEEP_TRACES:-0}" != 1 ] && ! grep -q '^FAIL' "$run/oracle.txt"; then
+			rm -f "$run/trace.log"
+		fi
+	fi
+	echo $(( $(date +%s) - t0 )) > "$run.secs"
+	echo "$rc" > "$run.rc"
+}
+
+# vm_import VARIANT PLAN MODE: the KTAP results of a cell vm_boot booted.
+vm_import() {
+	local variant=$1 plan=$2 mode=$3 run rc
+	local label=$variant/$mode/$plan
+	run=$OUT_ROOT/runs/$variant-$mode-$plan
+	rc=$(cat "$run.rc" 2>/dev/null || echo none)
+	printf '  cell %-22s %4ss%s\n' "$label" "$(cat "$run.secs" 2>/dev/null || echo '?')" \
+		"$([ -e "$run.hung-once" ] && echo ' (booted twice: emulator hang)')" >> "$(ts_file)"
+	if [ "$rc" = 0 ]; then
 		ktap_result ok "$label: guest finished cleanly"
 	else
 		ktap_result fail "$label: guest finished cleanly"
 	fi
 	ktap_import "$label" "$run/tests.log"
 	[ -f "$run/console.log" ] && kunit_import "$label" "$run/console.log"
-	mapfile -t ats < <(oracle_flags "$variant" "$mode")
-	if [ -s "$run/trace.log" ]; then
-		python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" \
-			--label "$label" "${ats[@]}" > "$run/oracle.txt" 2>&1 || true
+	if [ -s "$run/oracle.txt" ]; then
 		{ echo "oracle $label:"; grep -v '^ORACLE-JSON\|^PASS\|^FAIL' "$run/oracle.txt"; } |
 			tee -a "$OUT_ROOT/oracle-summary.txt"
 		while IFS= read -r line; do
@@ -92,15 +117,26 @@ vm_test() {
 		done < "$run/oracle.txt"
 		grep -q '^PASS\|^FAIL' "$run/oracle.txt" ||
 			ktap_result fail "$label: oracle produced no verdict ($(tail -1 "$run/oracle.txt"))"
-		# Traces are hundreds of MB: keep them only when something failed.
-		if [ "${KEEP_TRACES:-0}" != 1 ] && ! grep -q '^FAIL' "$run/oracle.txt"; then
-			rm -f "$run/trace.log"
-		fi
 	else
 		ktap_result fail "$label: QEMU trace is empty"
 	fi
-	phase_end
 }
+
+# vm_cells PLAN VARIANT/MODE...: boot the cells, vm_jobs at a time, in the
+# order given, then report them in that order.
+vm_cells() {
+	local plan=$1 cell jobs
+	shift
+	jobs=$(vm_jobs)
+	CELL_PLAN=$plan
+	phase_begin "vm boots ($# cells, $jobs at a time)"
+	pool_run "$jobs" vm_boot_cell "$@"
+	phase_end
+	for cell in "$@"; do
+		vm_import "${cell%/*}" "$plan" "${cell#*/}"
+	done
+}
+vm_boot_cell() { vm_boot "${1%/*}" "$CELL_PLAN" "${1#*/}"; }
 
 : > "$OUT_ROOT/oracle-summary.txt"
 step deps "$HARNESS_DIR/deps.sh"
@@ -146,14 +182,16 @@ grep -v '^ok \|^not ok ' "$OUT_ROOT/lint.log" | head -40 || true
 phase_end
 
 # The run matrix: {upstream C, ours-c C, ours Rust} x {VT-d legacy,
-# scalable mode}, each cell one boot running every selftest (plan "full").
-# ours-c and ours are the same patched tree with the C and the Rust helpers:
-# results.py fails the check on any verdict that differs between them.
-for mode in legacy scalable; do
-	for variant in upstream ours-c ours; do
-		vm_test "$variant" full "$mode"
-	done
-done
+# scalable mode}, each cell one boot running every selftest (plan "full"),
+# and every selftest once more on ours with KASAN (legacy mode): the
+# sample's unbind and rmmod under load, removal while blocked, the helpers'
+# group walks; any KASAN report fails the guest (its init fails a run on
+# any BUG: in the log). ours-c and ours are the same patched tree with the
+# C and the Rust helpers: results.py fails the check on any verdict that
+# differs between them. Listed longest first, so that the cells booted side
+# by side end close together.
+cells=(ours/scalable ours-kasan/legacy ours-c/scalable ours-c/legacy ours/legacy
+	upstream/legacy upstream/scalable)
 # A second IOMMU driver, AMD-Vi, is left out by default: Linux 7.3's AMD
 # driver enables ATS only for domains with v2 page tables (or identity),
 # and QEMU 10.0's AMD-Vi cannot give the DMA API v2 page tables ("Cannot
@@ -164,17 +202,14 @@ done
 # on a QEMU whose AMD-Vi offers v2 page tables (then add amd_iommu=pgtbl_v2
 # through VM_APPEND).
 MODES="legacy scalable"
+amd=0
 if [ "${AMD_CELLS:-0}" = 1 ] && ver_ge "$(qemu_version)" 9.2; then
-	for variant in upstream ours-c ours; do
-		vm_test "$variant" full amd
-	done
+	cells+=(upstream/amd ours-c/amd ours/amd)
 	MODES="legacy scalable amd"
-else
-	ktap_result skip "AMD-Vi cells: the guest never enables ATS under QEMU $(qemu_version)'s AMD-Vi (v1 page tables only), so the oracle would be blind (AMD_CELLS=1 runs them)"
+	amd=1
 fi
-# Every selftest once more on ours with KASAN: the sample's unbind and rmmod
-# under load, removal while blocked, the helpers' group walks. Any KASAN
-# report fails the guest (its init fails a run on any BUG: in the log).
-vm_test ours-kasan full legacy
+vm_cells full "${cells[@]}"
+[ "$amd" = 1 ] ||
+	ktap_result skip "AMD-Vi cells: the guest never enables ATS under QEMU $(qemu_version)'s AMD-Vi (v1 page tables only), so the oracle would be blind (AMD_CELLS=1 runs them)"
 
 finish

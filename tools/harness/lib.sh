@@ -71,6 +71,32 @@ phases_print() {
 	printf '%-28s %4ds\n' total $(( $(date +%s) - T0 ))
 }
 
+# vm_jobs: how many emulators to run at once, VM_JOBS or one per CPU (each
+# runs its guest on one host thread, see run-vm.sh).
+vm_jobs() {
+	local jobs=${VM_JOBS:-$(nproc)}
+	case $jobs in
+	'' | *[!0-9]* | 0) die "VM_JOBS=$jobs: expected the number of emulators to run at once (1 or more)" ;;
+	esac
+	printf '%s\n' "$jobs"
+}
+
+# pool_run JOBS FUNC ARG...: FUNC ARG for every ARG, JOBS at a time, in the
+# order given; returns when all are done. FUNC reports through files.
+pool_run() {
+	local jobs=$1 func=$2 arg running=0
+	shift 2
+	for arg in "$@"; do
+		if [ "$running" -ge "$jobs" ]; then
+			wait -n || true
+			running=$((running - 1))
+		fi
+		"$func" "$arg" &
+		running=$((running + 1))
+	done
+	wait || true
+}
+
 # budget_print COLD TARGET_COLD TARGET_WARM: one line with the run's time by
 # kind of phase against the target of a cold (empty cache) or warm run.
 budget_print() {

@@ -12,6 +12,7 @@ phases_start
 ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
 PLAN=${PLAN:-full}
 MODE=${MODE:-legacy}
+vm_jobs > /dev/null
 
 for s in deps.sh fetch-base.sh prepare.sh; do
 	phase_begin "${s%.sh}"; "$HARNESS_DIR/$s"; phase_end
@@ -28,15 +29,26 @@ for v in $VARIANTS; do
 	"$HARNESS_DIR/mkinitramfs.sh" $v
 done
 
+# boot_variant V: boot V with the plan and run the oracle on its trace; the
+# emulators run vm_jobs at a time, and $run.rc says how each one ended.
+boot_variant() {
+	local v=$1 run flags=() rc=0
+	run=$OUT_ROOT/runs/$v-$MODE-$PLAN
+	rm -f "$run.rc"
+	"$HARNESS_DIR/run-vm.sh" "$v" "$PLAN" "$MODE" || rc=1
+	mapfile -t flags < <(oracle_flags "$v" "$MODE")
+	nice -n 19 python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" --label "$v" "${flags[@]}" \
+		> "$run/oracle.txt" 2>&1 || rc=1
+	echo "$rc" > "$run.rc"
+}
+# shellcheck disable=SC2086
+set -- $VARIANTS
+phase_begin "vm boots ($# variants, $(vm_jobs) at a time)"
+pool_run "$(vm_jobs)" boot_variant "$@"
+phase_end
 rc=0
 for v in $VARIANTS; do
-	phase_begin "vm $v/$MODE/$PLAN"
-	"$HARNESS_DIR/run-vm.sh" $v "$PLAN" "$MODE" || rc=1
-	run=$OUT_ROOT/runs/$v-$MODE-$PLAN
-	mapfile -t flags < <(oracle_flags "$v" "$MODE")
-	python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" --label "$v" "${flags[@]}" \
-		> "$run/oracle.txt" 2>&1 || rc=1
-	phase_end
+	[ "$(cat "$OUT_ROOT/runs/$v-$MODE-$PLAN.rc" 2>/dev/null)" = 0 ] || rc=1
 done
 
 echo
