@@ -494,21 +494,35 @@ mod tests {
         pair
     }
 
-    /// Returns `(reset_depth, blocked, recovery_cnt)` of `pdev`.
-    fn state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
+    /// Reads `pdev`'s entry in its group, with the group locked.
+    fn read_entry<T>(
+        pdev: &pci::Device,
+        f: impl FnOnce(&LockedGroup<'_>, GroupDevice<'_>) -> T,
+    ) -> Result<T> {
         let dev: &device::Device = pdev.as_ref();
         let group = group_of(pdev).ok_or(ENODEV)?;
         let group = group.lock();
         let gdev = group.device(dev).ok_or(ENODEV)?;
-        Ok((gdev.reset_depth(), gdev.blocked(), group.recovery_cnt()))
+        Ok(f(&group, gdev))
+    }
+
+    /// Returns `(reset_depth, blocked, recovery_cnt)` of `pdev`.
+    fn state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
+        read_entry(pdev, |group, gdev| {
+            (gdev.reset_depth(), gdev.blocked(), group.recovery_cnt())
+        })
+    }
+
+    /// Returns `(low_power, blocked, recovery_cnt)` of `pdev`.
+    fn power_state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
+        read_entry(pdev, |group, gdev| {
+            (gdev.low_power(), gdev.blocked(), group.recovery_cnt())
+        })
     }
 
     /// Returns whether `pdev` is quarantined.
     fn quarantined(pdev: &pci::Device) -> Result<bool> {
-        let dev: &device::Device = pdev.as_ref();
-        let group = group_of(pdev).ok_or(ENODEV)?;
-        let group = group.lock();
-        Ok(group.device(dev).ok_or(ENODEV)?.quarantined())
+        read_entry(pdev, |_, gdev| gdev.quarantined())
     }
 
     #[test]
@@ -529,15 +543,6 @@ mod tests {
         done(&path, &pdev, true);
         assert_eq!(state(&pdev)?, (0, false, 0));
         Ok(())
-    }
-
-    /// Returns `(low_power, blocked, recovery_cnt)` of `pdev`.
-    fn power_state(pdev: &pci::Device) -> Result<(u32, bool, u32)> {
-        let dev: &device::Device = pdev.as_ref();
-        let group = group_of(pdev).ok_or(ENODEV)?;
-        let group = group.lock();
-        let gdev = group.device(dev).ok_or(ENODEV)?;
-        Ok((gdev.low_power(), gdev.blocked(), group.recovery_cnt()))
     }
 
     #[test]
