@@ -35,6 +35,8 @@ EXPECTED_GAPS = [
     ('power-unfenced', 'attach-deferred'),
     ('power-unfenced', 'system-sleep-freeze'),
     ('power-unfenced', 'system-sleep-mem'),
+    ('power-unfenced', 'bridge-walk'),
+    ('power-unfenced', 'bridge-walk-unwind'),
 ]
 EXPECTED_GAPS_BY_MODE = {'amd': EXPECTED_GAPS[:3]}
 

@@ -27,10 +27,21 @@
  *                fail_wait BDF    make the next pci_dev_wait() for the
  *                                 function fail with -ENOTTY, as if it did
  *                                 not come back from its reset
+ *                bridge_d3 BDF    pci_set_power_state() of a bridge to D3hot
+ *                                 and back to D0 (config space saved and
+ *                                 restored around it), counting the calls
+ *                                 of the IOMMU power hooks for the bridge and
+ *                                 the functions on its secondary bus
+ *                                 (-EOPNOTSUPP on a kernel without them,
+ *                                 such as v7.3)
  *   state      read: "BDF blocked=0|1 failed_waits=N" for each function in
  *              an IOMMU group; blocked means the IOMMU driver sees the
  *              function on another domain than its group's (the blocking
  *              domain)
+ *   bridge_pm  read, after a bridge_d3: "bridge BDF ret=N" (what the D3hot
+ *              transition returned), then "BDF blocks=N unblocks=N" for the
+ *              bridge and each function on its secondary bus: the calls of
+ *              pci_dev_suspend_iommu() and pci_dev_resume_iommu() for it
  *
  * Bad commands fail with -EINVAL, unknown functions with -ENODEV. Unloading
  * ends the prepares and removes the aliases made here.
@@ -76,6 +87,17 @@ static atomic_t ctl_fail_left = ATOMIC_INIT(0);
 static atomic_t ctl_fail_hits = ATOMIC_INIT(0);
 static bool ctl_kretprobe_registered;
 
+/*
+ * The IOMMU power hooks' calls during a bridge_d3, by devfn on the bridge's
+ * secondary bus, the bridge itself in the last slot. A call that
+ * fail_function makes fail may not be counted (its probe may run first).
+ */
+static struct pci_dev *ctl_pm_bridge;		/* during a bridge_d3 */
+static struct pci_dev *ctl_pm_last;		/* the last bridge_d3's */
+static atomic_t ctl_pm_blocks[CTL_NR_DEVFNS + 1];
+static atomic_t ctl_pm_unblocks[CTL_NR_DEVFNS + 1];
+static int ctl_pm_ret;
+
 struct ctl_wait_data {
 	bool fail;
 };
@@ -108,6 +130,53 @@ static struct kretprobe ctl_wait_probe = {
 	.data_size = sizeof(struct ctl_wait_data),
 	.maxactive = 8,
 };
+
+static void ctl_pm_count(atomic_t *counts, struct pt_regs *regs)
+{
+	struct pci_dev *pdev = (void *)regs_get_kernel_argument(regs, 0);
+	struct pci_dev *bridge = READ_ONCE(ctl_pm_bridge);
+
+	if (!bridge)
+		return;
+	if (pdev == bridge)
+		atomic_inc(&counts[CTL_NR_DEVFNS]);
+	else if (pdev->bus == bridge->subordinate)
+		atomic_inc(&counts[pdev->devfn]);
+}
+
+static int ctl_pm_block_entry(struct kprobe *kp, struct pt_regs *regs)
+{
+	ctl_pm_count(ctl_pm_blocks, regs);
+	return 0;
+}
+
+static int ctl_pm_unblock_entry(struct kprobe *kp, struct pt_regs *regs)
+{
+	ctl_pm_count(ctl_pm_unblocks, regs);
+	return 0;
+}
+
+static struct kprobe ctl_pm_probes[2];
+static struct kprobe *ctl_pm_probe_ptrs[] = {
+	&ctl_pm_probes[0], &ctl_pm_probes[1],
+};
+
+/*
+ * The probes are there only during a bridge_d3: a kprobe that stays on a
+ * function while fail_function arms and disarms its own on it has been
+ * seen to leave kprobes-on-ftrace in a state that crashes the next
+ * register_kprobe() (v7.3).
+ */
+static int ctl_pm_probes_register(void)
+{
+	memset(ctl_pm_probes, 0, sizeof(ctl_pm_probes));
+	ctl_pm_probes[0].symbol_name = "pci_dev_suspend_iommu";
+	ctl_pm_probes[0].pre_handler = ctl_pm_block_entry;
+	ctl_pm_probes[1].symbol_name = "pci_dev_resume_iommu";
+	ctl_pm_probes[1].pre_handler = ctl_pm_unblock_entry;
+	return register_kprobes(ctl_pm_probe_ptrs,
+				ARRAY_SIZE(ctl_pm_probe_ptrs));
+}
 
 static struct pci_dev *ctl_get_pdev(const char *bdf)
 {
@@ -303,6 +372,41 @@ static int ctl_fail_wait(struct pci_dev *pdev)
 	return 0;
 }
 
+/*
+ * A bridge leaving D0: on hardware whose bridge has no PM capability (QEMU's
+ * root ports) the transition fails after the IOMMU hooks ran, on other
+ * hardware the bridge really is in D3hot for a moment. Its config space is
+ * saved before and restored after, as pci_pm_reset() does, since a bridge
+ * may lose it (bus numbers, windows) on its way back to D0.
+ */
+static int ctl_bridge_d3(struct pci_dev *bridge)
+{
+	int i;
+
+	if (!bridge->subordinate)
+		return -EINVAL;
+	if (ctl_pm_probes_register())
+		return -EOPNOTSUPP;
+	for (i = 0; i <= CTL_NR_DEVFNS; i++) {
+		atomic_set(&ctl_pm_blocks[i], 0);
+		atomic_set(&ctl_pm_unblocks[i], 0);
+	}
+	pci_dev_put(ctl_pm_last);
+	ctl_pm_last = pci_dev_get(bridge);
+
+	pci_save_state(bridge);
+	WRITE_ONCE(ctl_pm_bridge, bridge);
+	ctl_pm_ret = pci_set_power_state(bridge, PCI_D3hot);
+	if (bridge->current_state != PCI_D0) {
+		pci_set_power_state(bridge, PCI_D0);
+		pci_restore_state(bridge);
+	}
+	WRITE_ONCE(ctl_pm_bridge, NULL);
+	unregister_kprobes(ctl_pm_probe_ptrs, ARRAY_SIZE(ctl_pm_probe_ptrs));
+	pci_info(bridge, "test D3hot transition: %d\n", ctl_pm_ret);
+	return 0;
+}
+
 static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 				 size_t len, loff_t *ppos)
 {
@@ -345,6 +449,8 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		ret = ctl_unalias(pdev);
 	else if (!strcmp(cmd, "fail_wait"))
 		ret = ctl_fail_wait(pdev);
+	else if (!strcmp(cmd, "bridge_d3"))
+		ret = ctl_bridge_d3(pdev);
 	else
 		ret = -EINVAL;
 	mutex_unlock(&ctl_lock);
@@ -396,6 +502,34 @@ static int ctl_state_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(ctl_state);
 
+static int ctl_bridge_pm_show(struct seq_file *m, void *v)
+{
+	struct pci_dev *bridge, *pdev;
+	unsigned int devfn;
+
+	mutex_lock(&ctl_lock);
+	bridge = ctl_pm_last;
+	if (bridge) {
+		seq_printf(m, "bridge %s ret=%d\n", pci_name(bridge), ctl_pm_ret);
+		seq_printf(m, "%s blocks=%d unblocks=%d\n", pci_name(bridge),
+			   atomic_read(&ctl_pm_blocks[CTL_NR_DEVFNS]),
+			   atomic_read(&ctl_pm_unblocks[CTL_NR_DEVFNS]));
+		for (devfn = 0; devfn < CTL_NR_DEVFNS; devfn++) {
+			pdev = pci_get_slot(bridge->subordinate, devfn);
+			if (!pdev)
+				continue;
+			seq_printf(m, "%s blocks=%d unblocks=%d\n",
+				   pci_name(pdev),
+				   atomic_read(&ctl_pm_blocks[devfn]),
+				   atomic_read(&ctl_pm_unblocks[devfn]));
+			pci_dev_put(pdev);
+		}
+	}
+	mutex_unlock(&ctl_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ctl_bridge_pm);
+
 static int __init ctl_init(void)
 {
 	int ret;
@@ -409,6 +543,8 @@ static int __init ctl_init(void)
 	ctl_dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("control", 0200, ctl_dir, NULL, &ctl_control_fops);
 	debugfs_create_file("state", 0444, ctl_dir, NULL, &ctl_state_fops);
+	debugfs_create_file("bridge_pm", 0444, ctl_dir, NULL,
+			    &ctl_bridge_pm_fops);
 	return 0;
 }
 
@@ -420,6 +556,7 @@ static void __exit ctl_exit(void)
 	if (ctl_kretprobe_registered)
 		unregister_kretprobe(&ctl_wait_probe);
 	pci_dev_put(ctl_fail_pdev);
+	pci_dev_put(ctl_pm_last);
 	if (ctl_owned) {
 		iommu_group_release_dma_owner(ctl_owned);
 		iommu_group_put(ctl_owned);
