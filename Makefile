@@ -8,7 +8,8 @@
 #   make bisect   build the exported series patch by patch, Rust helpers on/off
 #
 # Variables: KDIR=/path/to/linux (your own Rust-enabled tree instead of the
-# Debian base), CACHE_DIR=... (default ~/.cache/iommu-reset-rust), JOBS=N.
+# Debian base), CACHE_DIR=... (default ~/.cache/iommu-reset-rust), JOBS=N,
+# VM_JOBS=N (emulators at once; default: one per CPU).
 #
 # When kbuild includes this directory as an external module (M=), only the
 # Kbuild file is read; this Makefile is for people.
@@ -22,7 +23,7 @@ export KDIR CACHE_DIR JOBS
 all: run
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(H)/deps.sh
