@@ -13,7 +13,6 @@ phases_start
 # two cores); later ones are warm (10 min).
 COLD=0
 [ -d "$CACHE_DIR/ccache" ] || COLD=1
-ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
 vm_jobs > /dev/null
 
 step() { # name command...: a setup step; failure ends the run
@@ -59,7 +58,7 @@ finish() {
 # cells booted side by side still report in the matrix's order. Its exit
 # code and its duration go to $run.rc and $run.secs.
 vm_boot() {
-	local variant=$1 plan=$2 mode=$3 run ats=() rc=0 t0
+	local variant=$1 plan=$2 mode=$3 run rc=0 t0
 	local label=$variant/$mode/$plan
 	run=$OUT_ROOT/runs/$variant-$mode-$plan
 	t0=$(date +%s)
@@ -74,12 +73,8 @@ vm_boot() {
 		rc=0
 		"$HARNESS_DIR/run-vm.sh" "$variant" "$plan" "$mode" || rc=$?
 	fi
-	mapfile -t ats < <(oracle_flags "$variant" "$mode")
 	if [ -s "$run/trace.log" ]; then
-		# Below the other cell's emulator in priority: a guest that gets
-		# less than its CPU runs its load phases slower.
-		nice -n 19 python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" \
-			--label "$label" "${ats[@]}" > "$run/oracle.txt" 2>&1 || true
+		oracle_run "$variant" "$mode" "$run" "$label" || true
 		# Traces are hundreds of MB: keep them only when something failed.
 		if [ "${KEEP_TRACES:-0}" != 1 ] && ! grep -q '^FAIL' "$run/oracle.txt"; then
 			rm -f "$run/trace.log"

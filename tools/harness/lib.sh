@@ -52,6 +52,19 @@ oracle_flags() {
 	[ "$1" = upstream ] && printf '%s\n' --baseline
 	return 0
 }
+
+# oracle_run VARIANT MODE RUN [LABEL]: the trace oracle on RUN's trace and
+# guest log, with what it requires of the cell (oracle_flags), into
+# RUN/oracle.txt; returns its verdict. At the lowest priority, so that an
+# emulator booted beside it keeps its CPU (a guest that gets less runs its
+# load phases slower).
+oracle_run() {
+	local variant=$1 mode=$2 run=$3 label=${4:-} flags=()
+	mapfile -t flags < <(oracle_flags "$variant" "$mode")
+	[ -z "$label" ] || flags+=(--label "$label")
+	nice -n 19 python3 "$REPO_DIR/tools/oracle/iommu_reset_oracle.py" "$run/trace.log" \
+		--guest-log "$run/tests.log" "${flags[@]}" > "$run/oracle.txt" 2>&1
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # phase_begin NAME / phase_end: record phase durations for the summary.

@@ -9,7 +9,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 phases_start
-ORACLE=$REPO_DIR/tools/oracle/iommu_reset_oracle.py
 PLAN=${PLAN:-full}
 MODE=${MODE:-legacy}
 vm_jobs > /dev/null
@@ -32,13 +31,11 @@ done
 # boot_variant V: boot V with the plan and run the oracle on its trace; the
 # emulators run vm_jobs at a time, and $run.rc says how each one ended.
 boot_variant() {
-	local v=$1 run flags=() rc=0
+	local v=$1 run rc=0
 	run=$OUT_ROOT/runs/$v-$MODE-$PLAN
 	rm -f "$run.rc"
 	"$HARNESS_DIR/run-vm.sh" "$v" "$PLAN" "$MODE" || rc=1
-	mapfile -t flags < <(oracle_flags "$v" "$MODE")
-	nice -n 19 python3 "$ORACLE" "$run/trace.log" --guest-log "$run/tests.log" --label "$v" "${flags[@]}" \
-		> "$run/oracle.txt" 2>&1 || rc=1
+	oracle_run "$v" "$MODE" "$run" "$v" || rc=1
 	echo "$rc" > "$run.rc"
 }
 # shellcheck disable=SC2086

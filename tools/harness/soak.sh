@@ -33,8 +33,7 @@ while [ "$left" -gt 0 ]; do
 	left=$((left - k))
 	VM_TIMEOUT=$((k / 5 + 600)) VM_APPEND="iommu_reset.nr=$k iommu_reset.wait_s=$((k / 5 + 300))" \
 		"$HARNESS_DIR/run-vm.sh" "$variant" soak legacy || rc=1
-	python3 "$REPO_DIR/tools/oracle/iommu_reset_oracle.py" "$run/trace.log" \
-		--guest-log "$run/tests.log" $(oracle_flags "$variant" legacy) > "$run/oracle.txt" 2>&1 || rc=1
+	oracle_run "$variant" legacy "$run" || rc=1
 	grep -E '^(# )*(ok|not ok) |# sample-stats' "$run/tests.log" || true
 	grep -E '^(PASS|FAIL)' "$run/oracle.txt" || true
 	got=$(sed -n 's/.*# sample-stats .*resets=\([0-9]*\) .*/\1/p' "$run/tests.log" | head -n1)
