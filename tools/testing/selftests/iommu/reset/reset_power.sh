@@ -34,10 +34,10 @@
 #     leaves D0 (the test module's bridge_d3): the IOMMU is blocked and
 #     unblocked once for each function below it, and when blocking the
 #     last of them fails (fail_function), the ones before it are unblocked
-#     again and it is not. QEMU's root ports have
-#     no PM capability, so there the transition fails with -EIO after the
-#     hooks ran, the path a refused transition takes on hardware too; on a
-#     bridge that has one it really is in D3hot for a moment (7.3: gap).
+#     again and it is not. QEMU's root ports have no PM capability, so
+#     there the transition fails with -EIO after the hooks ran, the path a
+#     refused transition takes on hardware too; on a bridge that has one
+#     it really is in D3hot for a moment (7.3: gap).
 #
 # Usage: reset_power.sh FN0 FN1   (two unbound ATS functions of one group;
 #        or IOMMU_RESET_BDF / IOMMU_RESET_SIBLING_BDF)
