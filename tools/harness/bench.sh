@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make bench: boot ours-c (C helpers) and ours (Rust helpers), the same tree
-# and the same Rust sample driver, on the same QEMU topology (with groups of
-# 1, 2, 4 and 8 functions), interleaved: BENCH_BOOTS (default 3) boots of
+# and the same Rust sample driver, built without the KASAN of make check's
+# kernels (variants ours-c-bench and ours-bench), on the same QEMU topology
+# (with groups of 1, 2, 4 and 8 functions), interleaved: BENCH_BOOTS (default 3) boots of
 # each, ours-c, ours, ours-c, ours, ... Each boot runs the bench plan; the
 # tables give the median of the per-boot medians with the spread (lowest
 # and highest per-boot median), ratios Rust/C, and the targets met or not.
@@ -25,7 +26,7 @@ for v in boots rounds resets; do
 done
 [ "$rounds" -le 100000 ] || die "BENCH_ROUNDS=$rounds: at most 100000"
 for s in deps.sh fetch-base.sh prepare.sh; do "$HARNESS_DIR/$s"; done
-for v in ours-c ours; do
+for v in ours-c-bench ours-bench; do
 	phase_begin "build $v"; "$HARNESS_DIR/build.sh" $v; phase_end
 	"$HARNESS_DIR/modules.sh" $v
 	"$HARNESS_DIR/mkinitramfs.sh" $v
@@ -38,8 +39,8 @@ for b in $(seq "$boots"); do
 		phase_begin "bench $v #$b"
 		VM_GROUPS=1 VM_TIMEOUT=$((resets / 3 + rounds / 20 + 900)) \
 			VM_APPEND="bench_resets=$resets bench_rounds=$rounds" \
-			"$HARNESS_DIR/run-vm.sh" $v bench legacy || true
-		cp "$OUT_ROOT/runs/$v-legacy-bench/tests.log" "$res/$v-$b.log" 2>/dev/null ||
+			"$HARNESS_DIR/run-vm.sh" "$v-bench" bench legacy || true
+		cp "$OUT_ROOT/runs/$v-bench-legacy-bench/tests.log" "$res/$v-$b.log" 2>/dev/null ||
 			: > "$res/$v-$b.log"
 		phase_end
 	done

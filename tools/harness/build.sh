@@ -8,7 +8,7 @@
 #   upstream  pristine base tree, C reset helpers (the baseline)
 #   ours      patched work tree, Rust reset helpers
 #   ours-c    patched work tree, C reset helpers
-#   ours-kasan  ours with KASAN (the sample's unbind/rmmod tests)
+#   ours-bench, ours-c-bench  ours and ours-c without KASAN, for make bench
 #   ours-noiommu  the kernel crate and the Rust sample without the IOMMU
 #             API and ATS (a build gate: make check builds rust/ and
 #             samples/rust/ only)
@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-variant=${1:?usage: build.sh upstream|ours|ours-c|ours-kasan}
+variant=${1:?usage: build.sh upstream|ours|ours-c|ours-bench|ours-c-bench|ours-noiommu}
 shift
 case $variant in
 upstream) srcv=upstream; frags=(kernel/configs/iommu-reset-qemu.config) ;;
@@ -28,15 +28,19 @@ ours-c)
 	srcv=ours
 	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
 		kernel/configs/iommu-reset-c.config) ;;
-ours-kasan)
+ours-bench)
 	srcv=ours
 	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
-		kernel/configs/iommu-reset-rust.config kernel/configs/iommu-reset-kasan.config) ;;
+		kernel/configs/iommu-reset-rust.config kernel/configs/iommu-reset-bench.config) ;;
+ours-c-bench)
+	srcv=ours
+	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
+		kernel/configs/iommu-reset-c.config kernel/configs/iommu-reset-bench.config) ;;
 ours-noiommu)
 	srcv=ours
 	frags=(kernel/configs/iommu-reset-qemu.config kernel/configs/iommu-reset-sample.config
 		kernel/configs/iommu-reset-noiommu.config) ;;
-*) die "unknown variant '$variant' (expected upstream, ours, ours-c, ours-kasan or ours-noiommu)" ;;
+*) die "unknown variant '$variant' (expected upstream, ours, ours-c, ours-bench, ours-c-bench or ours-noiommu)" ;;
 esac
 src=$(variant_src "$srcv")
 [ -f "$src/Makefile" ] || die "no source tree at $src: run 'make prepare' first"

@@ -148,7 +148,7 @@ obj_dir() {
 	upstream)
 		if [ -n "${KDIR:-}" ]; then printf '%s\n' "$BUILD_ROOT/upstream"
 		else printf '%s\n' "$PRISTINE_DIR/.build-upstream"; fi ;;
-	ours | ours-c | ours-kasan | ours-noiommu) printf '%s\n' "$WORK_DIR/.build-$1" ;;
+	ours | ours-c | ours-bench | ours-c-bench | ours-noiommu) printf '%s\n' "$WORK_DIR/.build-$1" ;;
 	*) printf '%s\n' "$BUILD_ROOT/$1" ;;
 	esac
 }
