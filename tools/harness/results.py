@@ -25,6 +25,8 @@ HELPERS = {'upstream': 'C (7.3)', 'ours-c': 'C (patched)', 'ours': 'Rust'}
 # trace carries no device ID), so the two-function group rows are not there.
 EXPECTED_GAPS = [
     ('bus-reset-unhooked', 'reset-subordinate'),
+    ('bus-reset-unhooked', 'hot-reset'),
+    ('bus-reset-unhooked', 'aer-bus-reset'),
     ('probe-blocks', 'reset-method-probe'),
     ('unquarantined', 'failed-reset'),
     ('alias-blocking', 'alias-block'),
@@ -37,8 +39,9 @@ EXPECTED_GAPS = [
     ('power-unfenced', 'system-sleep-mem'),
     ('power-unfenced', 'bridge-walk'),
     ('power-unfenced', 'bridge-walk-unwind'),
+    ('power-unfenced', 'bridge-walk-locked'),
 ]
-EXPECTED_GAPS_BY_MODE = {'amd': EXPECTED_GAPS[:3]}
+EXPECTED_GAPS_BY_MODE = {'amd': EXPECTED_GAPS[:5]}
 
 
 def load(run_dir):

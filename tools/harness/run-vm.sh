@@ -10,11 +10,13 @@
 #   console.log  the kernel log (first serial port, the console)
 #   tests.log    the guest's test channel (second serial port): KTAP, oracle
 #                markers and verdicts, never cut by a kernel message
+#   host-requests.log, host-agent.log  the tests' requests to the emulator
+#                (third serial port) and what host_agent.py did with them
 #   trace.log    QEMU's trace
 #
 # Topology:
 #   rp1 (00:02.0) -> 01:00.0 + 01:00.1  two-function ATS slot, one group
-#   rp2 (00:03.0) -> 02:00.0            single ATS function, own group
+#   rp2 (00:03.0) -> 02:00.0            single ATS function, own group, AER
 # With VM_GROUPS=1 (make bench, legacy and scalable only), two more groups:
 #   rp3 (00:04.0) -> 03:00.0-03:00.3  four-function ATS slot, one group
 #   rp4 (00:05.0) -> 04:00.0-04:00.7  eight-function ATS slot, one group
@@ -117,17 +119,23 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-device "virtio-rng-pci,bus=rp1,addr=0.0,multifunction=on,$ats01" \
 	-device "virtio-rng-pci,bus=rp1,addr=0.1,$ats01" \
 	-device "$rp,id=rp2,chassis=2,addr=$rp2addr" \
-	-device "virtio-rng-pci,bus=rp2,addr=0.0,$ats" \
+	-device "virtio-rng-pci,bus=rp2,addr=0.0,$ats,aer=on,id=fn2" \
 	"${groups[@]}" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 $append iommu.strict=1 panic=-1 plan=$plan $baseline ${VM_APPEND:-}" \
 	-msg timestamp=on -trace vtd_inv_desc -trace amdvi_iotlb_inval -trace pci_cfg_write \
 	-D "$run/trace.log" \
 	-serial "file:$run/console.log" -serial "file:$run/tests.log" \
-	-monitor none -display none \
+	-serial "file:$run/host-requests.log" \
+	-monitor "unix:$run/monitor.sock,server=on,wait=off" -display none \
 	</dev/null >"$run/qemu.log" 2>&1 &
 qpid=$!
-trap 'kill $qpid 2>/dev/null' INT TERM
+# The guest's requests to the emulator (third serial port), answered
+# through the monitor.
+python3 "$HARNESS_DIR/host_agent.py" "$run/host-requests.log" "$run/monitor.sock" $qpid \
+	0000:02:00.0=fn2 > "$run/host-agent.log" 2>&1 &
+apid=$!
+trap 'kill $qpid $apid 2>/dev/null' INT TERM
 # Progress: the guest's last KTAP result, every 30 s.
 while kill -0 $qpid 2>/dev/null; do
 	for _ in $(seq 30); do
@@ -160,6 +168,7 @@ while kill -0 $qpid 2>/dev/null; do
 done
 wait $qpid
 qrc=$?
+wait $apid
 set -e
 secs=$(( $(date +%s) - t0 ))
 echo "$secs" > "$run/seconds"

@@ -27,6 +27,8 @@
  *                fail_wait BDF    make the next pci_dev_wait() for the
  *                                 function fail with -ENOTTY, as if it did
  *                                 not come back from its reset
+ *                reset_bus BDF    pci_reset_bus() of the function: the
+ *                                 slot or bus reset of VFIO's hot reset
  *                bridge_d3 BDF    pci_set_power_state() of a bridge to D3hot
  *                                 and back to D0 (config space saved and
  *                                 restored around it), counting the calls
@@ -34,11 +36,17 @@
  *                                 the functions on its secondary bus
  *                                 (-EOPNOTSUPP on a kernel without them,
  *                                 such as v7.3)
+ *                bridge_d3_locked BDF
+ *                                 the same with pci_set_power_state_locked(),
+ *                                 called with pci_bus_sem held, as vmd and
+ *                                 qcom call it: from a pci_walk_bus()
+ *                                 callback
  *   state      read: "BDF blocked=0|1 failed_waits=N" for each function in
  *              an IOMMU group; blocked means the IOMMU driver sees the
  *              function on another domain than its group's (the blocking
  *              domain)
- *   bridge_pm  read, after a bridge_d3: "bridge BDF ret=N" (what the D3hot
+ *   bridge_pm  read, after a bridge_d3 or bridge_d3_locked: "bridge BDF
+ *              ret=N" (what the D3hot
  *              transition returned), then "BDF blocks=N unblocks=N" for the
  *              bridge and each function on its secondary bus: the calls of
  *              pci_dev_suspend_iommu() and pci_dev_resume_iommu() for it
@@ -379,7 +387,28 @@ static int ctl_fail_wait(struct pci_dev *pdev)
  * saved before and restored after, as pci_pm_reset() does, since a bridge
  * may lose it (bus numbers, windows) on its way back to D0.
  */
-static int ctl_bridge_d3(struct pci_dev *bridge)
+static void ctl_bridge_d3_cycle(struct pci_dev *bridge, bool locked)
+{
+	int (*set_state)(struct pci_dev *dev, pci_power_t state) =
+		locked ? pci_set_power_state_locked : pci_set_power_state;
+
+	ctl_pm_ret = set_state(bridge, PCI_D3hot);
+	if (bridge->current_state != PCI_D0) {
+		set_state(bridge, PCI_D0);
+		pci_restore_state(bridge);
+	}
+}
+
+/* pci_walk_bus() holds pci_bus_sem while it calls this for each device */
+static int ctl_bridge_d3_locked_one(struct pci_dev *dev, void *bridge)
+{
+	if (dev != bridge)
+		return 0;
+	ctl_bridge_d3_cycle(dev, true);
+	return 1;
+}
+
+static int ctl_bridge_d3(struct pci_dev *bridge, bool locked)
 {
 	int i;
 
@@ -396,21 +425,21 @@ static int ctl_bridge_d3(struct pci_dev *bridge)
 
 	pci_save_state(bridge);
 	WRITE_ONCE(ctl_pm_bridge, bridge);
-	ctl_pm_ret = pci_set_power_state(bridge, PCI_D3hot);
-	if (bridge->current_state != PCI_D0) {
-		pci_set_power_state(bridge, PCI_D0);
-		pci_restore_state(bridge);
-	}
+	if (locked)
+		pci_walk_bus(bridge->bus, ctl_bridge_d3_locked_one, bridge);
+	else
+		ctl_bridge_d3_cycle(bridge, false);
 	WRITE_ONCE(ctl_pm_bridge, NULL);
 	unregister_kprobes(ctl_pm_probe_ptrs, ARRAY_SIZE(ctl_pm_probe_ptrs));
-	pci_info(bridge, "test D3hot transition: %d\n", ctl_pm_ret);
+	pci_info(bridge, "test D3hot transition%s: %d\n",
+		 locked ? " under pci_bus_sem" : "", ctl_pm_ret);
 	return 0;
 }
 
 static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 				 size_t len, loff_t *ppos)
 {
-	char buf[64], cmd[16], bdf[16];
+	char buf[64], cmd[24], bdf[16];
 	struct pci_dev *pdev;
 	unsigned int devfn;
 	int n, ret;
@@ -421,7 +450,7 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		return -EFAULT;
 	buf[len] = '\0';
 
-	n = sscanf(buf, "%15s %15s %x", cmd, bdf, &devfn);
+	n = sscanf(buf, "%23s %15s %x", cmd, bdf, &devfn);
 	if (n < 2)
 		return -EINVAL;
 	pdev = ctl_get_pdev(bdf);
@@ -449,8 +478,12 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		ret = ctl_unalias(pdev);
 	else if (!strcmp(cmd, "fail_wait"))
 		ret = ctl_fail_wait(pdev);
+	else if (!strcmp(cmd, "reset_bus"))
+		ret = pci_reset_bus(pdev);
 	else if (!strcmp(cmd, "bridge_d3"))
-		ret = ctl_bridge_d3(pdev);
+		ret = ctl_bridge_d3(pdev, false);
+	else if (!strcmp(cmd, "bridge_d3_locked"))
+		ret = ctl_bridge_d3(pdev, true);
 	else
 		ret = -EINVAL;
 	mutex_unlock(&ctl_lock);

@@ -10,11 +10,15 @@
  *    function in D3hot (pci_finish_runtime_suspend()), and back in D0 when
  *    power/control is set to "on";
  *  - system sleep: its suspend callbacks let pci_pm_suspend_noirq() put the
- *    function in D3hot, and the resume callbacks see it back in D0.
+ *    function in D3hot, and the resume callbacks see it back in D0;
+ *  - error recovery: its error handlers ask for a reset of a frozen function
+ *    and restore its config space after it, so that AER recovery resets the
+ *    bus below the Root Port (aer_root_reset()) and succeeds.
  *
  * debugfs (/sys/kernel/debug/test_iommu_reset_pm/):
- *   stats   read: "BDF runtime_suspend=N runtime_resume=N suspend=N resume=N"
- *           for each bound function: how often each callback ran
+ *   stats   read: "BDF runtime_suspend=N runtime_resume=N suspend=N resume=N
+ *           error_detected=N slot_reset=N error_resume=N" for each bound
+ *           function: how often each callback ran
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -35,6 +39,9 @@ struct pm_fn {
 	atomic_t runtime_resume;
 	atomic_t suspend;
 	atomic_t resume;
+	atomic_t error_detected;
+	atomic_t slot_reset;
+	atomic_t error_resume;
 };
 
 static LIST_HEAD(pm_fns);
@@ -75,6 +82,35 @@ static const struct dev_pm_ops pm_ops = {
 	RUNTIME_PM_OPS(pm_runtime_suspend_cb, pm_runtime_resume_cb, NULL)
 };
 
+static pci_ers_result_t pm_error_detected(struct pci_dev *pdev,
+					  pci_channel_state_t state)
+{
+	atomic_inc(&pm_fn_of(&pdev->dev)->error_detected);
+	if (state == pci_channel_io_perm_failure)
+		return PCI_ERS_RESULT_DISCONNECT;
+	return PCI_ERS_RESULT_NEED_RESET;
+}
+
+/* The bus reset of AER recovery does not restore the config space itself */
+static pci_ers_result_t pm_slot_reset(struct pci_dev *pdev)
+{
+	atomic_inc(&pm_fn_of(&pdev->dev)->slot_reset);
+	pci_restore_state(pdev);
+	pci_save_state(pdev);
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void pm_error_resume(struct pci_dev *pdev)
+{
+	atomic_inc(&pm_fn_of(&pdev->dev)->error_resume);
+}
+
+static const struct pci_error_handlers pm_err_handlers = {
+	.error_detected = pm_error_detected,
+	.slot_reset = pm_slot_reset,
+	.resume = pm_error_resume,
+};
+
 static int pm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct pm_fn *fn;
@@ -84,6 +120,7 @@ static int pm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	fn->pdev = pdev;
 	pci_set_drvdata(pdev, fn);
+	pci_save_state(pdev);
 	mutex_lock(&pm_lock);
 	list_add_tail(&fn->node, &pm_fns);
 	mutex_unlock(&pm_lock);
@@ -112,6 +149,7 @@ static struct pci_driver pm_driver = {
 	.probe = pm_probe,
 	.remove = pm_remove,
 	.driver.pm = pm_ptr(&pm_ops),
+	.err_handler = &pm_err_handlers,
 	/*
 	 * It does no DMA: the group of its function can still be claimed for
 	 * DMA ownership (as VFIO does) while it is bound.
@@ -125,10 +163,13 @@ static int pm_stats_show(struct seq_file *m, void *v)
 
 	mutex_lock(&pm_lock);
 	list_for_each_entry(fn, &pm_fns, node)
-		seq_printf(m, "%s runtime_suspend=%d runtime_resume=%d suspend=%d resume=%d\n",
+		seq_printf(m, "%s runtime_suspend=%d runtime_resume=%d suspend=%d resume=%d error_detected=%d slot_reset=%d error_resume=%d\n",
 			   pci_name(fn->pdev), atomic_read(&fn->runtime_suspend),
 			   atomic_read(&fn->runtime_resume),
-			   atomic_read(&fn->suspend), atomic_read(&fn->resume));
+			   atomic_read(&fn->suspend), atomic_read(&fn->resume),
+			   atomic_read(&fn->error_detected),
+			   atomic_read(&fn->slot_reset),
+			   atomic_read(&fn->error_resume));
 	mutex_unlock(&pm_lock);
 	return 0;
 }
@@ -158,5 +199,5 @@ static void __exit pm_exit(void)
 
 module_init(pm_init);
 module_exit(pm_exit);
-MODULE_DESCRIPTION("PCI driver with runtime PM for the IOMMU reset selftests");
+MODULE_DESCRIPTION("PCI driver with runtime PM and error recovery for the IOMMU reset selftests");
 MODULE_LICENSE("GPL");
