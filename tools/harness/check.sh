@@ -145,10 +145,13 @@ step "build ours" "$HARNESS_DIR/build.sh" ours
 # whose single-threaded stretches (rustc of the kernel crate, the links)
 # leave a core idle. The phase list gives their own time; the "lint" phase
 # is the wait for them after the builds.
-lint_t0=$(date +%s)
-( "$HARNESS_DIR/lint.sh" > "$OUT_ROOT/lint.log" 2>&1 || true
-  echo $(( $(date +%s) - lint_t0 )) > "$OUT_ROOT/lint.secs" ) &
+# They run in a session of their own, which an interrupted check ends.
+# shellcheck disable=SC2016
+setsid bash -c 't0=$(date +%s); "$1" > "$2" 2>&1; echo $(( $(date +%s) - t0 )) > "$3"' \
+	lint "$HARNESS_DIR/lint.sh" "$OUT_ROOT/lint.log" "$OUT_ROOT/lint.secs" &
 lint_pid=$!
+trap '[ -z "${lint_pid:-}" ] || kill -- -"$lint_pid" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 step "build ours-c" "$HARNESS_DIR/build.sh" ours-c
 # A build gate: the kernel crate and the Rust sample without the IOMMU API
 # and ATS (rust/ and samples/rust/ only; make bisect builds it whole).

@@ -110,6 +110,10 @@ if [ "${VM_GROUPS:-0}" = 1 ]; then
 	done
 fi
 
+# The monitor's socket lives in a directory of its own in $TMPDIR: a path
+# in the run directory could exceed the 107 bytes of a socket address.
+mon_dir=$(mktemp -d -t iommu-reset-mon.XXXXXX)
+mon=$mon_dir/sock
 t0=$(date +%s)
 set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
@@ -127,12 +131,12 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-D "$run/trace.log" \
 	-serial "file:$run/console.log" -serial "file:$run/tests.log" \
 	-serial "file:$run/host-requests.log" \
-	-monitor "unix:$run/monitor.sock,server=on,wait=off" -display none \
+	-monitor "unix:$mon,server=on,wait=off" -display none \
 	</dev/null >"$run/qemu.log" 2>&1 &
 qpid=$!
 # The guest's requests to the emulator (third serial port), answered
 # through the monitor.
-python3 "$HARNESS_DIR/host_agent.py" "$run/host-requests.log" "$run/monitor.sock" $qpid \
+python3 "$HARNESS_DIR/host_agent.py" "$run/host-requests.log" "$mon" $qpid \
 	0000:02:00.0=fn2 > "$run/host-agent.log" 2>&1 &
 apid=$!
 trap 'kill $qpid $apid 2>/dev/null' INT TERM
@@ -169,6 +173,7 @@ done
 wait $qpid
 qrc=$?
 wait $apid
+rm -rf "$mon_dir"
 set -e
 secs=$(( $(date +%s) - t0 ))
 echo "$secs" > "$run/seconds"

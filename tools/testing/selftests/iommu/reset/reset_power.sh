@@ -332,10 +332,12 @@ else
 	# 7: a caller holding pci_bus_sem. Lockdep reports once and then turns
 	# itself off (debug_locks 0), so it must still be on afterwards.
 	ok=0
-	lines=$(dmesg | wc -l)
-	if echo "bridge_d3_locked $bridge" > "$CTL/control" 2>/dev/null; then
-		splat=$(dmesg | tail -n +"$((lines + 1))" |
-			grep -cE 'possible recursive locking|possible circular locking|lockdep_assert|WARNING:' || true)
+	lockdep0=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
+	reset_kmsg_mark
+	if [ "$lockdep0" = 0 ]; then
+		detail="lockdep was off before the transition (an earlier report)"
+	elif echo "bridge_d3_locked $bridge" > "$CTL/control" 2>/dev/null; then
+		splat=$(reset_kmsg_new | grep -cE 'possible (recursive|circular) locking|WARNING:')
 		lockdep=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
 		detail="$(bridge_detail), lockdep reports $splat, lockdep ${lockdep:-not built in}"
 		[ "$(bridge_counts "$fn0")" = "1 1" ] && [ "$(bridge_counts "$fn1")" = "1 1" ] &&

@@ -425,6 +425,7 @@ static int ctl_bridge_d3(struct pci_dev *bridge, bool locked)
 
 	pci_save_state(bridge);
 	WRITE_ONCE(ctl_pm_bridge, bridge);
+	ctl_pm_ret = -ENODEV;	/* unless the walk finds the bridge */
 	if (locked)
 		pci_walk_bus(bridge->bus, ctl_bridge_d3_locked_one, bridge);
 	else
