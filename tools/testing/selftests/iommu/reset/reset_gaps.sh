@@ -49,25 +49,37 @@ reset_start_load "$bdf"
 ktap_set_plan 7
 oracle_describe "$bdf"
 
-# 1: secondary bus reset through the bridge's reset_subordinate attribute.
-if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
-	oracle_phase 20
-	oracle_expect reset-subordinate "$bdf" clean gap=bus-reset-unhooked
+# bus_resets WHAT NAME COMMAND...: NR_SBR bus resets of the function under
+# the load, each by COMMAND; the result NAME passes when every reset
+# succeeded, the function answered after each and the load kept running.
+bus_resets() {
+	what=$1 name=$2
+	shift 2
 	ops0=$(ops)
 	fail=0 alive=0
 	i=0
 	while [ $i -lt "$NR_SBR" ]; do
-		echo 1 > "$SYSFS_PCI/$bridge/reset_subordinate" 2>/dev/null || fail=$((fail + 1))
+		"$@" || fail=$((fail + 1))
 		[ "$(cfg_read "$bdf" 0 2)" != 65535 ] && alive=$((alive + 1))
 		i=$((i + 1))
 	done
-	ktap_print_msg "reset_subordinate on $bridge: $NR_SBR, errors $fail," \
+	ktap_print_msg "$what: $NR_SBR, errors $fail," \
 		"function answering after $alive, load ops $(($(ops) - ops0))"
 	if [ $fail -eq 0 ] && [ $alive -eq "$NR_SBR" ] && [ $(($(ops) - ops0)) -gt 0 ]; then
-		ktap_test_pass "reset_subordinate x$NR_SBR on $bridge under DMA load"
+		ktap_test_pass "$name under DMA load"
 	else
-		ktap_test_fail "reset_subordinate x$NR_SBR on $bridge under DMA load"
+		ktap_test_fail "$name under DMA load"
 	fi
+}
+
+reset_subordinate() { echo 1 2>/dev/null > "$SYSFS_PCI/$bridge/reset_subordinate"; }
+
+# 1: secondary bus reset through the bridge's reset_subordinate attribute.
+if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
+	oracle_phase 20
+	oracle_expect reset-subordinate "$bdf" clean gap=bus-reset-unhooked
+	bus_resets "reset_subordinate on $bridge" "reset_subordinate x$NR_SBR on $bridge" \
+		reset_subordinate
 else
 	ktap_test_skip "reset_subordinate: no bridge attribute above $bdf"
 fi
@@ -178,21 +190,8 @@ elif ! reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 else
 	oracle_phase 24
 	oracle_expect hot-reset "$bdf" clean gap=bus-reset-unhooked
-	ops0=$(ops)
-	fail=0 alive=0
-	i=0
-	while [ $i -lt "$NR_SBR" ]; do
-		reset_ctl reset_bus "$bdf" || fail=$((fail + 1))
-		[ "$(cfg_read "$bdf" 0 2)" != 65535 ] && alive=$((alive + 1))
-		i=$((i + 1))
-	done
-	ktap_print_msg "pci_reset_bus of $bdf: $NR_SBR, errors $fail," \
-		"function answering after $alive, load ops $(($(ops) - ops0))"
-	if [ $fail -eq 0 ] && [ $alive -eq "$NR_SBR" ] && [ $(($(ops) - ops0)) -gt 0 ]; then
-		ktap_test_pass "pci_reset_bus x$NR_SBR of $bdf under DMA load"
-	else
-		ktap_test_fail "pci_reset_bus x$NR_SBR of $bdf under DMA load"
-	fi
+	bus_resets "pci_reset_bus of $bdf" "pci_reset_bus x$NR_SBR of $bdf" \
+		reset_ctl reset_bus "$bdf"
 	rmmod test_iommu_reset_ctl
 fi
 

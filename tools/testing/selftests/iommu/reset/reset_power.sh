@@ -331,14 +331,15 @@ else
 	fi
 	# 7: a caller holding pci_bus_sem. Lockdep reports once and then turns
 	# itself off (debug_locks 0), so it must still be on afterwards.
+	# debug_locks: 1 while lockdep is on, nothing without lockdep.
+	debug_locks() { sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null; }
 	ok=0
-	lockdep0=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
 	reset_kmsg_mark
-	if [ "$lockdep0" = 0 ]; then
+	if [ "$(debug_locks)" = 0 ]; then
 		detail="lockdep was off before the transition (an earlier report)"
 	elif echo "bridge_d3_locked $bridge" > "$CTL/control" 2>/dev/null; then
 		splat=$(reset_kmsg_new | grep -cE 'possible (recursive|circular) locking|WARNING:')
-		lockdep=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
+		lockdep=$(debug_locks)
 		detail="$(bridge_detail), lockdep reports $splat, lockdep ${lockdep:-not built in}"
 		[ "$(bridge_counts "$fn0")" = "1 1" ] && [ "$(bridge_counts "$fn1")" = "1 1" ] &&
 			[ "$(bridge_counts "$bridge")" = "1 1" ] && [ "$splat" = 0 ] &&

@@ -46,10 +46,10 @@
  *              function on another domain than its group's (the blocking
  *              domain)
  *   bridge_pm  read, after a bridge_d3 or bridge_d3_locked: "bridge BDF
- *              ret=N" (what the D3hot
- *              transition returned), then "BDF blocks=N unblocks=N" for the
- *              bridge and each function on its secondary bus: the calls of
- *              pci_dev_suspend_iommu() and pci_dev_resume_iommu() for it
+ *              ret=N" (what the D3hot transition returned), then "BDF
+ *              blocks=N unblocks=N" for the bridge and each function on its
+ *              secondary bus: the calls of pci_dev_suspend_iommu() and
+ *              pci_dev_resume_iommu() for it
  *
  * Bad commands fail with -EINVAL, unknown functions with -ENODEV. Unloading
  * ends the prepares and removes the aliases made here.
