@@ -23,7 +23,8 @@
 //!
 //! A reset that failed ends with [`pci_dev_reset_iommu_failed`] instead: the function stays
 //! quarantined on the blocking domain (`blocked` with a `reset_depth` of 0) until a later reset
-//! of it succeeds, while the group's fence is lifted. A nested reset that failed fails the
+//! of it succeeds, while the group's fence is lifted. So does a function that the IOMMU driver
+//! fails to re-attach. A nested reset that failed fails the
 //! outermost one, whatever that returns.
 //!
 //! A function outside D0 cannot answer ATS invalidations either: in D1, D2 and D3hot it may
@@ -255,17 +256,40 @@ fn end_reset(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>, r
 /// Unblocks `gdev` and the devices that share its requester ID, unless one of them still needs
 /// the requester ID blocked: then they all stay blocked until the last one is done.
 ///
-/// A failure of the IOMMU driver to re-attach a device (unlikely, e.g. out of memory) is
-/// reported with a warning; that device stays blocked until its next reset.
+/// A device that the IOMMU driver fails to re-attach (unlikely, e.g. out of memory) is
+/// quarantined until a reset of it succeeds.
 fn settle(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) {
     if gdev.holds_block() || rid_peers(group, gdev).any(GroupDevice::holds_block) {
         return;
     }
-    warn_on!(group.unpark(path, gdev).is_err());
+    unpark_or_quarantine(path, group, gdev);
     for peer in rid_peers(group, gdev) {
         // A peer may share a requester ID with a third device that gdev does not.
         if peer.blocked() && !rid_peers(group, peer).any(GroupDevice::holds_block) {
-            warn_on!(group.unpark(path, peer).is_err());
+            unpark_or_quarantine(path, group, peer);
+        }
+    }
+}
+
+/// Unparks `gdev`, which nothing holds blocked any more.
+///
+/// If the IOMMU driver cannot re-attach it, it is quarantined as after a failed reset: it stays
+/// on the blocking domain, its DMA failing and no ATS invalidation sent to it, until a reset of
+/// it succeeds or it is removed. Unparked, the core and the driver would take it for attached
+/// to the group's domain while it is not.
+fn unpark_or_quarantine(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) {
+    match group.unpark(path, gdev) {
+        Ok(()) => (),
+        Err(e) if e == EBUSY => {
+            warn_on!(true);
+        }
+        Err(e) => {
+            warn_on!(group.quarantine(path, gdev).is_err());
+            dev_err!(
+                gdev.dev(),
+                "cannot re-attach to the IOMMU domain ({}), keeping it blocked until a reset succeeds\n",
+                e.to_errno()
+            );
         }
     }
 }
@@ -313,8 +337,9 @@ pub unsafe extern "C" fn pci_dev_reset_iommu_prepare(pdev: *mut bindings::pci_de
 /// Restores the IOMMU for `pdev` after the PCI core reset it.
 ///
 /// Re-attaches the function's RID and PASIDs to the domains that
-/// [`pci_dev_reset_iommu_prepare`] kept, and lifts the group's fence. A failure to re-attach
-/// (unlikely, e.g. out of memory in the IOMMU driver) is reported with a warning.
+/// [`pci_dev_reset_iommu_prepare`] kept, and lifts the group's fence. A function that the IOMMU
+/// driver fails to re-attach (unlikely, e.g. out of memory) is quarantined, as after a failed
+/// reset, until a reset of it succeeds.
 ///
 /// # Safety
 ///
@@ -387,7 +412,8 @@ pub unsafe extern "C" fn pci_dev_suspend_iommu(pdev: *mut bindings::pci_dev) -> 
 ///
 /// When nothing else keeps the function blocked (a reset, a quarantine, a bridge above it
 /// still out of D0, a function sharing its requester ID), re-attaches it to the domains the
-/// group holds now. A failure to re-attach is reported with a warning.
+/// group holds now. A function that the IOMMU driver fails to re-attach is quarantined until a
+/// reset of it succeeds.
 ///
 /// # Safety
 ///
@@ -781,6 +807,116 @@ mod tests {
         }
         assert_eq!(state(&a)?, (0, false, 0));
         assert_eq!(state(&b)?, (0, false, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn deferred_attach_refused_while_blocked() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        let raw = raw_pci(&pdev);
+        prepare(&path, &pdev)?;
+        // An IOMMU driver that defers the first attach (e.g. VT-d with translation left enabled
+        // by the previous kernel) has the DMA API attach on first use: not while the device is
+        // blocked for its reset, which would undo the blocking behind the core's back.
+        // SAFETY: `pdev` has an IOMMU (`ats_function()`), so `dev.iommu` and `dev.iommu_group`
+        // are set. The tests run at boot on an unbound function: nothing else reads or changes
+        // its `attach_deferred` or its group's domain meanwhile.
+        let (ret, still_deferred) = unsafe {
+            let iommu = (*raw).dev.iommu;
+            let domain = (*(*raw).dev.iommu_group).domain;
+            (*iommu).set_attach_deferred(1);
+            let ret = bindings::iommu_deferred_attach(&raw mut (*raw).dev, domain);
+            let still = (*iommu).attach_deferred();
+            (*iommu).set_attach_deferred(0);
+            (ret, still)
+        };
+        let blocked = state(&pdev)?;
+        done(&path, &pdev, true);
+        assert_eq!(ret, EBUSY.to_errno());
+        assert_eq!(still_deferred, 1);
+        assert_eq!(blocked, (1, true, 1));
+        assert_eq!(state(&pdev)?, (0, false, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn empty_paging_blocking_domain() -> Result {
+        let Some(pdev) = ats_function() else {
+            skip();
+            return Ok(());
+        };
+        let path = path();
+        let raw = raw_pci(&pdev);
+        let dev: &device::Device = pdev.as_ref();
+        let group = group_of(&pdev).ok_or(ENODEV)?;
+        // An IOMMU driver without a static blocked domain gets an empty paging domain of the
+        // group's for blocking (__iommu_group_alloc_blocking_domain()): give the group one as
+        // that would, in place of the driver's, for one reset.
+        // SAFETY: `dev` has an IOMMU (`ats_function()`).
+        let paging = unsafe { bindings::iommu_paging_domain_alloc_flags(&raw mut (*raw).dev, 0) };
+        let Ok(paging) = kernel::error::from_err_ptr(paging) else {
+            skip();
+            return Ok(());
+        };
+        let old = {
+            let locked = group.lock();
+            if locked.devices().any(|d| d.blocked()) || locked.domain() == locked.blocking_domain()
+            {
+                None
+            } else {
+                // SAFETY: The mutex is held, no device of the group is on the blocking domain
+                // and the group is not on it either, so nothing uses the domain swapped out.
+                unsafe {
+                    let raw_group = (*raw).dev.iommu_group;
+                    let old = (*raw_group).blocking_domain;
+                    (*raw_group).blocking_domain = paging;
+                    Some(old)
+                }
+            }
+        };
+        let Some(old) = old else {
+            // SAFETY: `paging` was allocated above and is attached to nothing.
+            unsafe { bindings::iommu_domain_free(paging) };
+            skip();
+            return Ok(());
+        };
+        let ret = prepare(&path, &pdev);
+        let during = {
+            let _locked = group.lock();
+            // SAFETY: The group's mutex is held, as the function requires.
+            unsafe { bindings::iommu_driver_get_domain_for_dev(&raw mut (*raw).dev) }
+        };
+        if ret.is_ok() {
+            done(&path, &pdev, true);
+        }
+        let (after, group_domain) = {
+            let locked = group.lock();
+            // SAFETY: As above.
+            let after = unsafe { bindings::iommu_driver_get_domain_for_dev(&raw mut (*raw).dev) };
+            let gdev = locked.device(dev).ok_or(ENODEV)?;
+            let restored = !gdev.blocked();
+            if restored {
+                // SAFETY: The mutex is held and the device is back on the group's domain, so
+                // nothing is attached to `paging`.
+                unsafe { (*(*raw).dev.iommu_group).blocking_domain = old };
+            }
+            // SAFETY: The mutex is held.
+            let domain = unsafe { (*(*raw).dev.iommu_group).domain };
+            (after, restored.then_some(domain))
+        };
+        assert!(ret.is_ok());
+        assert!(ptr::eq(during, paging));
+        // Back on the group's domain; the IOMMU driver warns when a domain that a device is
+        // still attached to is freed.
+        let group_domain = group_domain.ok_or(EBUSY)?;
+        assert!(ptr::eq(after, group_domain));
+        // SAFETY: Nothing refers to `paging` any more: the group has its old blocking domain.
+        unsafe { bindings::iommu_domain_free(paging) };
+        assert_eq!(state(&pdev)?, (0, false, 0));
         Ok(())
     }
 
