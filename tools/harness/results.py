@@ -29,6 +29,7 @@ EXPECTED_GAPS = [
     ('bus-reset-unhooked', 'aer-bus-reset'),
     ('probe-blocks', 'reset-method-probe'),
     ('unquarantined', 'failed-reset'),
+    ('reattach-unblocked', 'reattach-failed'),
     ('alias-blocking', 'alias-block'),
     ('alias-blocking', 'alias-unblock'),
     ('removal-fence', 'removal-unfences'),
@@ -43,7 +44,8 @@ EXPECTED_GAPS = [
 ]
 # The single-function rows (reset_gaps.sh on 02:00.0).
 EXPECTED_GAPS_BY_MODE = {'amd': [g for g in EXPECTED_GAPS if g[1] in (
-    'reset-subordinate', 'hot-reset', 'aer-bus-reset', 'reset-method-probe', 'failed-reset')]}
+    'reset-subordinate', 'hot-reset', 'aer-bus-reset', 'reset-method-probe', 'failed-reset',
+    'reattach-failed')]}
 
 
 def load(run_dir):

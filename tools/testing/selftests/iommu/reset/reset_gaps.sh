@@ -20,7 +20,10 @@
 #    emulator), bound to test_iommu_reset_pm, whose error handlers ask for a
 #    reset:
 #    aer_root_reset() resets the bus below the Root Port (the bus error
-#    reset), under DMA load: as for reset_subordinate.
+#    reset), under DMA load: as for reset_subordinate;
+#  - an IOMMU driver that cannot re-attach the function after its reset
+#    (an allocation failure injected with fail-nth): the function must stay
+#    quarantined until a reset succeeds, as after a failed reset.
 #
 # Usage: reset_gaps.sh [BDF]   (or IOMMU_RESET_BDF=BDF)
 # Needs: an ATS-capable function without a driver whose upstream bridge
@@ -46,7 +49,7 @@ reset_require_function "$bdf" unbound
 bridge=$(reset_parent_bridge "$bdf")
 reset_start_load "$bdf"
 
-ktap_set_plan 7
+ktap_set_plan 9
 oracle_describe "$bdf"
 
 # bus_resets WHAT NAME COMMAND...: NR_SBR bus resets of the function under
@@ -254,6 +257,91 @@ else
 	fi
 	reset_unbind "$bdf"
 	rmmod test_iommu_reset_pm
+fi
+
+# 8: the IOMMU driver fails to re-attach the function after a reset. The
+# kernel's fault injection fails the Nth allocation of the task that
+# writes the reset attribute (fail-nth, through failslab), for N = 1, 2,
+# ... until one lands in the re-attach of done() (the kernel says so):
+# each failure before it must leave the function as it was, and the one in
+# the re-attach must quarantine it, with the group's fence lifted, until a
+# reset succeeds. 7.3 warns and marks it unblocked.
+# reattach_try N: the reset with the Nth allocation failing; prints the
+# write's status and what was left of N ("0": the failure was injected).
+# The files are open before N is set: only the write itself allocates.
+reattach_try() {
+	sh -c 'exec 2>/dev/null 3> "$1" 4> "/proc/$$/task/$$/fail-nth" \
+		5< "/proc/$$/task/$$/fail-nth" || exit 2
+	echo "$2" >&4
+	echo 1 >&3
+	rc=$?
+	read -r left <&5
+	echo 0 >&4
+	echo "$rc $left"' reattach "$SYSFS_PCI/$bdf/reset" "$1"
+}
+REATTACH_MAX=${IOMMU_RESET_NR_FAILNTH:-40}
+reattach_msg="cannot re-attach to the IOMMU domain"
+baseline_warn="WARNING: .* pci_dev_reset_iommu_done"
+blocked_attr=$SYSFS_PCI/$bdf/iommu_group/blocked
+failslab=$DEBUGFS/failslab
+if [ ! -d "$failslab" ] || [ ! -e /proc/self/task/$$/fail-nth ]; then
+	ktap_test_skip "fail-nth: no failslab or fail-nth here (CONFIG_FAILSLAB)"
+	ktap_test_skip "reattach-failed: no failslab or fail-nth here (CONFIG_FAILSLAB)"
+elif ! reset_load_module test_iommu_reset_ctl 2>/dev/null; then
+	ktap_test_skip "fail-nth: no test_iommu_reset_ctl module"
+	ktap_test_skip "reattach-failed: no test_iommu_reset_ctl module"
+else
+	oracle_phase 26
+	oracle_expect reattach-failed "$bdf" clean
+	old=$(cat "$SYSFS_PCI/$bdf/reset_method")
+	echo flr > "$SYSFS_PCI/$bdf/reset_method"
+	echo N > "$failslab/ignore-gfp-wait"
+	# 7.3's WARNING is what this case shows there: not a splat of the run.
+	[ "${IOMMU_RESET_BASELINE:-0}" = 1 ] && reset_kmsg_expect_splat begin
+	n=0 hit=0 bad="" tried=0
+	while [ $hit = 0 ] && [ $n -lt "$REATTACH_MAX" ]; do
+		n=$((n + 1))
+		reset_kmsg_mark
+		out=$(reattach_try $n)
+		rc=${out%% *} left=${out#* }
+		kept=$(reset_ctl_blocked "$bdf")
+		if reset_kmsg_new | grep -qE "$bdf: $reattach_msg|$baseline_warn"; then
+			hit=$n
+		elif [ "$left" != 0 ]; then
+			break
+		else
+			tried=$n
+			[ "$kept" = 0 ] ||
+				bad="$bad #$n (write $rc: blocked, '$(cat "$blocked_attr")')"
+		fi
+	done
+	echo Y > "$failslab/ignore-gfp-wait"
+	[ "${IOMMU_RESET_BASELINE:-0}" = 1 ] && reset_kmsg_expect_splat end
+	if [ -z "$bad" ]; then
+		msg="$tried allocation failures before the re-attach left $bdf unblocked"
+		ktap_test_pass "fail-nth: $msg"
+	else
+		ktap_test_fail "fail-nth: allocation failures left $bdf blocked:$bad"
+	fi
+	if [ $hit = 0 ]; then
+		msg="no allocation of the re-attach in $n tries (left $left)"
+		ktap_test_fail "reattach-failed on $bdf: $msg"
+	else
+		shown=$(cat "$blocked_attr" 2>/dev/null)
+		reset_ctl claim "$bdf" && claim=ok || claim=EBUSY
+		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && again=0 || again=1
+		after=$(reset_ctl_blocked "$bdf")
+		shown_after=$(cat "$blocked_attr" 2>/dev/null)
+		ok=0
+		[ "$rc" = 0 ] && [ "$kept" = 1 ] && echo "$shown" | grep -qx "$bdf quarantined" &&
+			[ $claim = ok ] && [ "$again" = 0 ] && [ "$after" = 0 ] &&
+			! echo "$shown_after" | grep -q "^$bdf " && ok=1
+		reset_gap_result reattach-failed "$bdf" reattach-unblocked $ok \
+			"allocation #$hit failed in the re-attach: reset $rc, blocked=$kept" \
+			"('$shown'), group claim $claim; after a good FLR: blocked=$after"
+	fi
+	echo "$old" > "$SYSFS_PCI/$bdf/reset_method"
+	rmmod test_iommu_reset_ctl
 fi
 
 oracle_phase 23
