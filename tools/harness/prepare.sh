@@ -69,6 +69,10 @@ while read -r f; do
 		die "overlay file $f exists in the base tree: edit it through a patch instead"
 	fi
 done < <(overlay_files)
-(cd "$REPO_DIR" && overlay_files | rsync -a --files-from=- "$REPO_DIR/" "$WORK_DIR/")
+# By content (--checksum), without the times: a fresh clone's files are all
+# new, and copying their times would rebuild the kernel crate and everything
+# else that includes an overlay file although nothing in them changed.
+(cd "$REPO_DIR" && overlay_files |
+	rsync -rlpc --files-from=- "$REPO_DIR/" "$WORK_DIR/")
 echo "$state" > "$WORK_DIR/.ours-state"
 msg "prepare: work tree ready at $WORK_DIR"

@@ -104,9 +104,12 @@ reset_norm_bdf() {
 	esac
 }
 
-# cfg_read BDF OFFSET BYTES: little-endian config-space read, decimal.
+# cfg_read BDF OFFSET BYTES: little-endian config-space read, decimal. (One
+# process: the reset loops call it after every reset.)
 cfg_read() {
-	od -An -tu$3 -j "$2" -N "$3" "$SYSFS_PCI/$1/config" 2>/dev/null | tr -d ' '
+	# shellcheck disable=SC2046
+	set -- $(od -An -tu$3 -j "$2" -N "$3" "$SYSFS_PCI/$1/config" 2>/dev/null)
+	echo "${1:-}"
 }
 
 # cfg_find_cap BDF ID: offset of a standard capability, or 0.
@@ -139,9 +142,17 @@ cfg_find_ext_cap() {
 
 reset_ats_cap() { cfg_find_ext_cap "$1" 15; }
 
-# reset_ats_enabled BDF: true when the ATS Enable bit is set.
+# reset_ats_enabled BDF: true when the ATS Enable bit is set. The capability's
+# offset is looked up once per function (the reset loops call this after
+# every reset).
 reset_ats_enabled() {
-	ats=$(reset_ats_cap "$1")
+	if [ "$1" != "${RESET_ATS_BDF:-}" ]; then
+		RESET_ATS_OFF=$(reset_ats_cap "$1")
+		RESET_ATS_BDF=$1
+		# A function that did not answer has no offset to remember.
+		[ "$RESET_ATS_OFF" -ne 0 ] || RESET_ATS_BDF=
+	fi
+	ats=$RESET_ATS_OFF
 	[ "$ats" -ne 0 ] || return 1
 	[ $(( $(cfg_read "$1" $((ats + 6)) 2) & 0x8000 )) -ne 0 ]
 }
