@@ -77,6 +77,19 @@ bus_resets() {
 
 reset_subordinate() { echo 1 2>/dev/null > "$SYSFS_PCI/$bridge/reset_subordinate"; }
 
+# quarantine_then_reset: after a reset that should have left the function
+# quarantined, what the group's "blocked" attribute shows (shown), whether
+# the group can be claimed (claim: its fence lifted), then a good FLR
+# (again: its status) and the state after it (after, shown_after).
+blocked_attr=$SYSFS_PCI/$bdf/iommu_group/blocked
+quarantine_then_reset() {
+	shown=$(cat "$blocked_attr" 2>/dev/null)
+	reset_ctl claim "$bdf" && claim=ok || claim=EBUSY
+	echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && again=0 || again=1
+	after=$(reset_ctl_blocked "$bdf")
+	shown_after=$(cat "$blocked_attr" 2>/dev/null)
+}
+
 # 1: secondary bus reset through the bridge's reset_subordinate attribute.
 if [ "$bridge" != none ] && [ -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
 	oracle_phase 20
@@ -111,18 +124,13 @@ if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 	oracle_phase 22
 	oracle_expect failed-reset "$bdf" clean
 	old=$(cat "$SYSFS_PCI/$bdf/reset_method")
-	blocked_attr=$SYSFS_PCI/$bdf/iommu_group/blocked
 	# FLR only: a failed FLR would otherwise fall back to the next method.
 	echo flr > "$SYSFS_PCI/$bdf/reset_method"
 	if reset_ctl fail_wait "$bdf"; then
 		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && failed=0 || failed=1
 		hits=$(reset_ctl_failed_waits "$bdf")
 		kept=$(reset_ctl_blocked "$bdf")
-		shown=$(cat "$blocked_attr" 2>/dev/null)
-		reset_ctl claim "$bdf" && claim=ok || claim=EBUSY
-		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && again=0 || again=1
-		after=$(reset_ctl_blocked "$bdf")
-		shown_after=$(cat "$blocked_attr" 2>/dev/null)
+		quarantine_then_reset
 		if [ "$failed" = 1 ] && [ "$hits" = 1 ] && [ "$again" = 0 ]; then
 			ok=0
 			[ "$kept" = 1 ] && [ "$after" = 0 ] && [ $claim = ok ] && ok=1
@@ -282,7 +290,6 @@ reattach_try() {
 REATTACH_MAX=${IOMMU_RESET_NR_FAILNTH:-40}
 reattach_msg="cannot re-attach to the IOMMU domain"
 baseline_warn="WARNING: .* pci_dev_reset_iommu_done"
-blocked_attr=$SYSFS_PCI/$bdf/iommu_group/blocked
 failslab=$DEBUGFS/failslab
 if [ ! -d "$failslab" ] || [ ! -e /proc/self/task/$$/fail-nth ]; then
 	ktap_test_skip "fail-nth: no failslab or fail-nth here (CONFIG_FAILSLAB)"
@@ -327,11 +334,7 @@ else
 		msg="no allocation of the re-attach in $n tries (left $left)"
 		ktap_test_fail "reattach-failed on $bdf: $msg"
 	else
-		shown=$(cat "$blocked_attr" 2>/dev/null)
-		reset_ctl claim "$bdf" && claim=ok || claim=EBUSY
-		echo 1 > "$SYSFS_PCI/$bdf/reset" 2>/dev/null && again=0 || again=1
-		after=$(reset_ctl_blocked "$bdf")
-		shown_after=$(cat "$blocked_attr" 2>/dev/null)
+		quarantine_then_reset
 		ok=0
 		[ "$rc" = 0 ] && [ "$kept" = 1 ] && echo "$shown" | grep -qx "$bdf quarantined" &&
 			[ $claim = ok ] && [ "$again" = 0 ] && [ "$after" = 0 ] &&
