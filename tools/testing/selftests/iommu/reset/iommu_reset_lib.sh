@@ -261,6 +261,14 @@ CTL=$DEBUGFS/test_iommu_reset_ctl
 # command does (e.g. claim with -EBUSY).
 reset_ctl() { echo "$*" 2>/dev/null > "$CTL/control"; }
 
+# reset_ctl_status COMMAND...: "ok", or the error the command failed with
+# ("Device or resource busy", ...).
+reset_ctl_status() {
+	err=$( { echo "$*" > "$CTL/control"; } 2>&1 ) && echo ok && return
+	[ -n "$err" ] || err=": failed"
+	echo "${err##*: }"
+}
+
 # reset_ctl_blocked BDF: 1 when the IOMMU core has BDF on its blocking domain.
 reset_ctl_blocked() { sed -n "s/^$1 blocked=\([01]\).*/\1/p" "$CTL/state"; }
 

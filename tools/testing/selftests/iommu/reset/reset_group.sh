@@ -14,6 +14,14 @@
 #  - a domain change that must succeed (the release of DMA ownership, as
 #    VFIO's close does) while FN0 is in reset: it happens, and done()
 #    attaches FN0 to the group's new domain;
+#  - PASIDs (the IOMMU driver's own record of each function's PASID
+#    attachments is the oracle: VT-d's debugfs iommu/intel/BDF/PASID):
+#    a PASID of the group is detached from FN0 while it is in reset and
+#    attached again after, FN1 keeps it throughout, and no PASID can be
+#    attached to the group while FN0 is in reset (both kernels); a PASID attached to
+#    the group while FN0 is quarantined (its reset failed) reaches FN1 but
+#    not FN0, and FN0 gets it once a reset succeeds (7.3: FN0 is not
+#    quarantined and gets it at once);
 #  - removal while blocked: FN0, with its alias to FN1 again, is removed
 #    between prepare and done; the group must not stay fenced (7.3: every
 #    later claim of the group fails with -EBUSY), and FN1, blocked for
@@ -32,9 +40,10 @@ ktap_print_header
 fn0=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
 fn1=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
 reset_require_group_pair "$fn0" "$fn1"
+oracle_describe "$fn0"
 reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
 
-ktap_set_plan 6
+ktap_set_plan 8
 
 # 1: the helpers fence the group while a function is in reset (both kernels).
 if reset_ctl prepare "$fn0"; then
@@ -104,7 +113,73 @@ else
 	ktap_test_fail "cannot claim DMA ownership of the group of $fn1"
 fi
 
-# 5 and 6: removal between prepare and done, of a function whose alias
+# 5 and 6: PASIDs, where the IOMMU supports them (VT-d scalable mode with
+# PASIDs); QEMU's functions have no PASID capability, so
+# test_iommu_reset_ctl gives them one in the IOMMU core's view. The VT-d
+# driver records each function's attached PASIDs in debugfs, which is what
+# these cases read; that FN1 shows every PASID attached to the group is what
+# shows that the record is read right.
+pasid_dir=$DEBUGFS/iommu/intel
+# pasids PASID: "XY", whether FN0 (X) and FN1 (Y) have PASID attached.
+pasids() {
+	for f in "$fn0" "$fn1"; do
+		[ -d "$pasid_dir/$f/$1" ] && printf 1 || printf 0
+	done
+}
+if [ ! -d "$pasid_dir/$fn0" ]; then
+	why="no VT-d debugfs for $fn0 (CONFIG_INTEL_IOMMU_DEBUGFS)"
+	ktap_test_skip "PASIDs around a reset: $why"
+	ktap_test_skip "pasid-quarantine: $why"
+elif ! reset_ctl pasid_attach "$fn0" 1; then
+	why="the IOMMU of $fn0 has no PASID support"
+	ktap_test_skip "PASIDs around a reset: $why"
+	ktap_test_skip "pasid-quarantine: $why"
+else
+	busy="Device or resource busy"
+	before=$(pasids 1)
+	reset_ctl prepare "$fn0"
+	during=$(pasids 1)
+	reset_ctl done "$fn0"
+	after=$(pasids 1)
+	reset_ctl pasid_detach "$fn0" 1
+	gone=$(pasids 1)
+	# The group is fenced while FN0 is in reset.
+	reset_ctl prepare "$fn0"
+	fenced=$(reset_ctl_status pasid_attach "$fn0" 1)
+	[ "$fenced" = ok ] && reset_ctl pasid_detach "$fn0" 1
+	reset_ctl done "$fn0"
+	msg="PASID 1 on $fn0/$fn1: $before, $fn0 in reset: $during, after done: $after,"
+	msg="$msg detached: $gone; attach during a reset: $fenced"
+	if [ "$before$during$after$gone" = 11011100 ] && [ "$fenced" = "$busy" ]; then
+		ktap_test_pass "PASIDs around a reset: $msg"
+	else
+		ktap_test_fail "PASIDs around a reset: $msg"
+	fi
+
+	reset_ctl prepare "$fn0"
+	if reset_ctl failed "$fn0"; then
+		how=failed
+	else
+		reset_ctl done "$fn0"
+		how="done (no pci_dev_reset_iommu_failed())"
+	fi
+	kept=$(reset_ctl_blocked "$fn0")
+	att=$(reset_ctl_status pasid_attach "$fn0" 1)
+	during=$(pasids 1)
+	reset_ctl prepare "$fn0"
+	reset_ctl done "$fn0"
+	after=$(pasids 1)
+	[ "$att" = ok ] && reset_ctl pasid_detach "$fn0" 1
+	gone=$(pasids 1)
+	ok=0
+	[ "$kept" = 1 ] && [ "$att" = ok ] && [ "$during$after$gone" = 011100 ] && ok=1
+	reset_gap_result pasid-quarantine "$fn0" unquarantined $ok \
+		"after a reset ended $how: blocked=$kept; PASID 1 attached to the" \
+		"group: $att, on $fn0/$fn1: $during, after a good reset: $after," \
+		"detached: $gone"
+fi
+
+# 7 and 8: removal between prepare and done, of a function whose alias
 # makes it block FN1 with it.
 aliased=0
 reset_ctl alias "$fn0" "$devfn1" && aliased=1

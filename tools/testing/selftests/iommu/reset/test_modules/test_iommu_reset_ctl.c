@@ -41,6 +41,20 @@
  *                                 called with pci_bus_sem held, as vmd and
  *                                 qcom call it: from a pci_walk_bus()
  *                                 callback
+ *                pasid_attach BDF PASID
+ *                                 iommu_attach_device_pasid() of a new empty
+ *                                 paging domain at PASID (hex): the IOMMU
+ *                                 core attaches it to every function of the
+ *                                 group. Functions without a PASID
+ *                                 capability (all of QEMU's) are given one
+ *                                 in the IOMMU core's view first (test only:
+ *                                 their PASID Enable bit stays clear, so
+ *                                 they cannot use the entries); -EOPNOTSUPP
+ *                                 when the IOMMU has no PASID support
+ *                pasid_detach BDF PASID
+ *                                 iommu_detach_device_pasid() and free of
+ *                                 that domain; the last one gives the
+ *                                 functions back their own view
  *   state      read: "BDF blocked=0|1 failed_waits=N" for each function in
  *              an IOMMU group; blocked means the IOMMU driver sees the
  *              function on another domain than its group's (the blocking
@@ -76,6 +90,19 @@ struct ctl_pending {
 	unsigned int depth;
 };
 
+/* A PASID attached here, and its domain */
+struct ctl_pasid {
+	struct pci_dev *pdev;
+	ioasid_t pasid;
+	struct iommu_domain *domain;
+};
+
+/* The PASID view given to a function here, and what it had before */
+struct ctl_pasid_view {
+	struct pci_dev *pdev;
+	u32 max_pasids;
+};
+
 /* Aliases added here, and whether the mask was allocated here */
 struct ctl_alias {
 	struct pci_dev *pdev;
@@ -86,6 +113,8 @@ struct ctl_alias {
 static DEFINE_MUTEX(ctl_lock);
 static struct ctl_pending ctl_pending[CTL_MAX];
 static struct ctl_alias ctl_alias[CTL_MAX];
+static struct ctl_pasid ctl_pasid[CTL_MAX];
+static struct ctl_pasid_view ctl_pasid_view[CTL_MAX];
 static struct dentry *ctl_dir;
 static int ctl_owner;
 static struct iommu_group *ctl_owned;
@@ -380,6 +409,126 @@ static int ctl_fail_wait(struct pci_dev *pdev)
 	return 0;
 }
 
+/* The number of PASIDs given to a function without a PASID capability */
+#define CTL_FAKE_PASIDS 16
+
+static struct ctl_pasid *ctl_find_pasid(struct pci_dev *pdev, ioasid_t pasid)
+{
+	int i;
+
+	for (i = 0; i < CTL_MAX; i++)
+		if (ctl_pasid[i].pdev == pdev && ctl_pasid[i].pasid == pasid)
+			return &ctl_pasid[i];
+	return NULL;
+}
+
+static bool ctl_pasid_in_use(void)
+{
+	int i;
+
+	for (i = 0; i < CTL_MAX; i++)
+		if (ctl_pasid[i].pdev)
+			return true;
+	return false;
+}
+
+/*
+ * Give each function of @pdev's group a PASID view in the IOMMU core, as
+ * dev_iommu_get_max_pasids() would for a function with a PASID capability.
+ * The core reads max_pasids under the group's mutex, which a module cannot
+ * take; the selftests use this on functions that nothing else uses.
+ */
+static int ctl_pasid_view_one(struct device *dev, void *data)
+{
+	struct dev_iommu *param = dev->iommu;
+	struct ctl_pasid_view *v;
+	int i;
+
+	if (!dev_is_pci(dev) || !param || param->max_pasids)
+		return 0;
+	for (i = 0; i < CTL_MAX && ctl_pasid_view[i].pdev; i++)
+		;
+	if (i == CTL_MAX)
+		return -ENOSPC;
+	v = &ctl_pasid_view[i];
+	v->pdev = pci_dev_get(to_pci_dev(dev));
+	v->max_pasids = param->max_pasids;
+	WRITE_ONCE(param->max_pasids,
+		   min_t(u32, CTL_FAKE_PASIDS, param->iommu_dev->max_pasids));
+	pci_info(v->pdev, "test PASID view: %u PASIDs\n", param->max_pasids);
+	return 0;
+}
+
+static void ctl_pasid_views_end(void)
+{
+	int i;
+
+	for (i = 0; i < CTL_MAX; i++) {
+		struct ctl_pasid_view *v = &ctl_pasid_view[i];
+
+		if (!v->pdev)
+			continue;
+		WRITE_ONCE(v->pdev->dev.iommu->max_pasids, v->max_pasids);
+		pci_dev_put(v->pdev);
+		memset(v, 0, sizeof(*v));
+	}
+}
+
+static int ctl_pasid_attach(struct pci_dev *pdev, ioasid_t pasid)
+{
+	struct ctl_pasid *p = ctl_find_pasid(NULL, 0);
+	struct iommu_domain *domain;
+	struct iommu_group *group;
+	int ret;
+
+	if (!pdev->dev.iommu || !pdev->dev.iommu->iommu_dev->max_pasids)
+		return -EOPNOTSUPP;
+	if (!p || ctl_find_pasid(pdev, pasid))
+		return -EBUSY;
+	group = iommu_group_get(&pdev->dev);
+	if (!group)
+		return -ENODEV;
+	ret = iommu_group_for_each_dev(group, NULL, ctl_pasid_view_one);
+	iommu_group_put(group);
+	if (ret)
+		goto out_views;
+
+	domain = iommu_paging_domain_alloc(&pdev->dev);
+	if (IS_ERR(domain)) {
+		ret = PTR_ERR(domain);
+		goto out_views;
+	}
+	ret = iommu_attach_device_pasid(domain, &pdev->dev, pasid, NULL);
+	if (ret) {
+		iommu_domain_free(domain);
+		goto out_views;
+	}
+	p->pdev = pci_dev_get(pdev);
+	p->pasid = pasid;
+	p->domain = domain;
+	return 0;
+
+out_views:
+	if (!ctl_pasid_in_use())
+		ctl_pasid_views_end();
+	return ret;
+}
+
+static int ctl_pasid_detach(struct pci_dev *pdev, ioasid_t pasid)
+{
+	struct ctl_pasid *p = ctl_find_pasid(pdev, pasid);
+
+	if (!p || !pdev)
+		return -EINVAL;
+	iommu_detach_device_pasid(p->domain, &pdev->dev, pasid);
+	iommu_domain_free(p->domain);
+	pci_dev_put(p->pdev);
+	memset(p, 0, sizeof(*p));
+	if (!ctl_pasid_in_use())
+		ctl_pasid_views_end();
+	return 0;
+}
+
 /*
  * A bridge leaving D0: on hardware whose bridge has no PM capability (QEMU's
  * root ports) the transition fails after the IOMMU hooks ran, on other
@@ -442,7 +591,7 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 {
 	char buf[64], cmd[24], bdf[16];
 	struct pci_dev *pdev;
-	unsigned int devfn;
+	unsigned int arg;
 	int n, ret;
 
 	if (len >= sizeof(buf))
@@ -451,7 +600,7 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		return -EFAULT;
 	buf[len] = '\0';
 
-	n = sscanf(buf, "%23s %15s %x", cmd, bdf, &devfn);
+	n = sscanf(buf, "%23s %15s %x", cmd, bdf, &arg);
 	if (n < 2)
 		return -EINVAL;
 	pdev = ctl_get_pdev(bdf);
@@ -460,7 +609,11 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 
 	mutex_lock(&ctl_lock);
 	if (n == 3 && !strcmp(cmd, "alias"))
-		ret = ctl_add_alias(pdev, devfn);
+		ret = ctl_add_alias(pdev, arg);
+	else if (n == 3 && !strcmp(cmd, "pasid_attach"))
+		ret = arg ? ctl_pasid_attach(pdev, arg) : -EINVAL;
+	else if (n == 3 && !strcmp(cmd, "pasid_detach"))
+		ret = ctl_pasid_detach(pdev, arg);
 	else if (n != 2)
 		ret = -EINVAL;
 	else if (!strcmp(cmd, "prepare"))
@@ -602,6 +755,10 @@ static void __exit ctl_exit(void)
 		if (ctl_alias[i].pdev)
 			ctl_remove_aliases(&ctl_alias[i]);
 	}
+	/* After the dones: a function in reset keeps its PASIDs detached */
+	for (i = 0; i < CTL_MAX; i++)
+		if (ctl_pasid[i].pdev)
+			ctl_pasid_detach(ctl_pasid[i].pdev, ctl_pasid[i].pasid);
 }
 
 module_init(ctl_init);
