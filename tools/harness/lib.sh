@@ -46,7 +46,7 @@ msg() { printf '%s\n' "$*"; }
 oracle_flags() {
 	case $2 in
 	legacy) printf '%s\n' --require-ats-off ;;
-	scalable) printf '%s\n' --scalable ;;
+	scalable | pasid) printf '%s\n' --scalable ;;
 	amd) printf '%s\n' --require-ats-off --amd ;;
 	esac
 	[ "$1" = upstream ] && printf '%s\n' --baseline

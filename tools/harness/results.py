@@ -32,6 +32,7 @@ EXPECTED_GAPS = [
     ('reattach-unblocked', 'reattach-failed'),
     ('alias-blocking', 'alias-block'),
     ('alias-blocking', 'alias-unblock'),
+    ('unquarantined', 'pasid-quarantine'),
     ('removal-fence', 'removal-unfences'),
     ('power-unfenced', 'runtime-pm'),
     ('power-unfenced', 'runtime-pm-blocked'),
@@ -42,10 +43,24 @@ EXPECTED_GAPS = [
     ('power-unfenced', 'bridge-walk-unwind'),
     ('power-unfenced', 'bridge-walk-locked'),
 ]
-# The single-function rows (reset_gaps.sh on 02:00.0).
-EXPECTED_GAPS_BY_MODE = {'amd': [g for g in EXPECTED_GAPS if g[1] in (
-    'reset-subordinate', 'hot-reset', 'aer-bus-reset', 'reset-method-probe', 'failed-reset',
-    'reattach-failed')]}
+# AMD-Vi: the single-function rows (reset_gaps.sh on 02:00.0); VT-d legacy
+# and scalable mode: all but the PASID row, which needs PASIDs; mode pasid
+# (VT-d scalable mode with PASIDs, plan "pasid"): the rows of reset_group.sh.
+EXPECTED_GAPS_BY_MODE = {
+    'amd': [g for g in EXPECTED_GAPS if g[1] in (
+        'reset-subordinate', 'hot-reset', 'aer-bus-reset', 'reset-method-probe', 'failed-reset',
+        'reattach-failed')],
+    'legacy': [g for g in EXPECTED_GAPS if g[1] != 'pasid-quarantine'],
+    'scalable': [g for g in EXPECTED_GAPS if g[1] != 'pasid-quarantine'],
+    'pasid': [g for g in EXPECTED_GAPS if g[1] in (
+        'alias-block', 'alias-unblock', 'pasid-quarantine', 'removal-unfences')]}
+# The modes whose cells run a plan of their own, whatever the table's plan.
+PLAN_BY_MODE = {'pasid': 'pasid'}
+
+
+def run_dir(runs, variant, mode, plan):
+    """The run directory of one cell."""
+    return '%s/%s-%s-%s' % (runs, variant, mode, PLAN_BY_MODE.get(mode, plan))
 
 
 def load(run_dir):
@@ -105,7 +120,7 @@ def main(argv):
     bad = []
     for mode in modes:
         for v in variants:
-            rows.append(row(v, mode, '%s/%s-%s-%s' % (runs, v, mode, plan)))
+            rows.append(row(v, mode, run_dir(runs, v, mode, plan)))
             if rows[-1][-1] != 'PASS':
                 bad.append('oracle table: %s/%s: %s' % (v, mode, rows[-1][-1]))
     print('Oracle results, plan %s (QEMU TCG; "inv in windows" must be 0, '
@@ -180,7 +195,7 @@ def gap_table(runs, plan, modes, variants, expected=None):
             status[(gap, name, mode)] = {}
     for mode in modes:
         for v in variants:
-            got = load('%s/%s-%s-%s' % (runs, v, mode, plan))
+            got = load(run_dir(runs, v, mode, plan))
             if not got:
                 continue
             for verdict in got[0]['verdicts']:
@@ -250,8 +265,8 @@ def parity(runs, plan, modes, c='ours-c', rust='ours'):
              'same on both', 'differences')]
     problems = []
     for mode in modes:
-        a = verdicts('%s/%s-%s-%s' % (runs, c, mode, plan))
-        b = verdicts('%s/%s-%s-%s' % (runs, rust, mode, plan))
+        a = verdicts(run_dir(runs, c, mode, plan))
+        b = verdicts(run_dir(runs, rust, mode, plan))
         if a is None or b is None:
             missing = ' and '.join(v for v, x in ((c, a), (rust, b)) if x is None)
             rows.append((mode, '-', '-', '-', '-', 'no result from ' + missing))

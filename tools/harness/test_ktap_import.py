@@ -166,6 +166,21 @@ class DifferentialTable(unittest.TestCase):
         self.assertEqual(bad, [])
         self.assertEqual(rows[2][-1], 'not observable')
 
+    def test_pasid_mode_reads_its_own_plan(self):
+        # Mode pasid's cells run plan "pasid", whatever the table's plan, and
+        # carry the PASID row, which the other VT-d modes do not expect.
+        for v, ok, st in (('upstream', False, 'xfail'), ('ours', True, None)):
+            write_run(self.root, v, 'pasid', 'pasid',
+                      [verdict('unquarantined', 'pasid-quarantine', ok, st)])
+        rows, bad = results.gap_table(self.root, 'full', ['pasid'], ['upstream', 'ours'],
+                                      expected=[('unquarantined', 'pasid-quarantine')])
+        self.assertEqual(bad, [])
+        self.assertEqual([r[-1] for r in rows[1:]], ['shown'])
+        self.assertNotIn(('unquarantined', 'pasid-quarantine'),
+                         results.EXPECTED_GAPS_BY_MODE['scalable'])
+        self.assertIn(('unquarantined', 'pasid-quarantine'),
+                      results.EXPECTED_GAPS_BY_MODE['pasid'])
+
 
 
 GUEST = """TAP version 13
