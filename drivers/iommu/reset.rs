@@ -551,6 +551,23 @@ mod tests {
         read_entry(pdev, |_, gdev| gdev.quarantined())
     }
 
+    /// Returns the ATS Enable bit of `pdev`'s ATS capability, as the function has it.
+    fn ats_enable_bit(pdev: &pci::Device) -> Result<bool> {
+        let raw = raw_pci(pdev);
+        let mut ctrl = 0u16;
+        // SAFETY: `raw` is a valid `struct pci_dev`; `ats_cap` is set once at enumeration.
+        let cap = i32::from(unsafe { (*raw).ats_cap });
+        if cap == 0 {
+            return Err(ENODEV);
+        }
+        // CAST: Config space offsets and the ATS register values fit their C types.
+        // SAFETY: `raw` is a valid `struct pci_dev` and `ctrl` a valid `u16` to write to.
+        kernel::error::to_result(unsafe {
+            bindings::pci_read_config_word(raw, cap + bindings::PCI_ATS_CTRL as i32, &mut ctrl)
+        })?;
+        Ok(u32::from(ctrl) & bindings::PCI_ATS_CTRL_ENABLE != 0)
+    }
+
     #[test]
     fn nested_prepare_done() -> Result {
         let Some(pdev) = ats_function() else {
@@ -884,12 +901,14 @@ mod tests {
             skip();
             return Ok(());
         };
+        let ats_before = ats_enable_bit(&pdev);
         let ret = prepare(&path, &pdev);
         let during = {
             let _locked = group.lock();
             // SAFETY: The group's mutex is held, as the function requires.
             unsafe { bindings::iommu_driver_get_domain_for_dev(&raw mut (*raw).dev) }
         };
+        let ats_during = ats_enable_bit(&pdev);
         if ret.is_ok() {
             done(&path, &pdev, true);
         }
@@ -909,7 +928,12 @@ mod tests {
             (after, restored.then_some(domain))
         };
         assert!(ret.is_ok());
+        // The core's view, from the device's blocked state.
         assert!(ptr::eq(during, paging));
+        // The driver's: VT-d turns ATS off on its static blocked domain in legacy mode and
+        // keeps it on a paging domain, so ATS Enable unchanged shows that the function went to
+        // the group's blocking domain, not to the driver's.
+        assert!(ats_before.is_ok() && ats_during == ats_before);
         // Back on the group's domain; the IOMMU driver warns when a domain that a device is
         // still attached to is freed.
         let group_domain = group_domain.ok_or(EBUSY)?;
