@@ -66,7 +66,7 @@
  *              pci_dev_resume_iommu() for it
  *
  * Bad commands fail with -EINVAL, unknown functions with -ENODEV. Unloading
- * ends the prepares and removes the aliases made here.
+ * ends the prepares, removes the aliases and detaches the PASIDs made here.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -468,7 +468,10 @@ static void ctl_pasid_views_end(void)
 
 		if (!v->pdev)
 			continue;
-		WRITE_ONCE(v->pdev->dev.iommu->max_pasids, v->max_pasids);
+		/* Gone with the function's removal */
+		if (v->pdev->dev.iommu)
+			WRITE_ONCE(v->pdev->dev.iommu->max_pasids,
+				   v->max_pasids);
 		pci_dev_put(v->pdev);
 		memset(v, 0, sizeof(*v));
 	}
@@ -520,8 +523,13 @@ static int ctl_pasid_detach(struct pci_dev *pdev, ioasid_t pasid)
 
 	if (!p || !pdev)
 		return -EINVAL;
-	iommu_detach_device_pasid(p->domain, &pdev->dev, pasid);
-	iommu_domain_free(p->domain);
+	if (pdev->dev.iommu_group) {
+		iommu_detach_device_pasid(p->domain, &pdev->dev, pasid);
+		iommu_domain_free(p->domain);
+	} else {
+		/* Its group mates may still hold the domain: leak it */
+		pci_warn(pdev, "removed with test PASID %u attached\n", pasid);
+	}
 	pci_dev_put(p->pdev);
 	memset(p, 0, sizeof(*p));
 	if (!ctl_pasid_in_use())
