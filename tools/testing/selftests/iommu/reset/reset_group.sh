@@ -18,10 +18,10 @@
 #    attachments is the oracle: VT-d's debugfs iommu/intel/BDF/PASID):
 #    a PASID of the group is detached from FN0 while it is in reset and
 #    attached again after, FN1 keeps it throughout, and no PASID can be
-#    attached to the group while FN0 is in reset (both kernels); a PASID attached to
-#    the group while FN0 is quarantined (its reset failed) reaches FN1 but
-#    not FN0, and FN0 gets it once a reset succeeds (7.3: FN0 is not
-#    quarantined and gets it at once);
+#    attached to the group while FN0 is in reset (both kernels); a PASID
+#    attached to the group while FN0 is quarantined (its reset failed)
+#    reaches FN1 but not FN0, and FN0 gets it once a reset succeeds (7.3:
+#    FN0 is not quarantined and gets it at once);
 #  - removal while blocked: FN0, with its alias to FN1 again, is removed
 #    between prepare and done; the group must not stay fenced (7.3: every
 #    later claim of the group fails with -EBUSY), and FN1, blocked for
