@@ -104,9 +104,12 @@ msg "build[$variant]: make ${targets[*]} (-j$JOBS, log: $log)"
 t0=$(date +%s)
 kvmake "${targets[@]}" >"$log" 2>&1 &
 pid=$!
-while kill -0 $pid 2>/dev/null; do
-	sleep 20
-	kill -0 $pid 2>/dev/null || break
+# Progress every 20 s, checked every second: a build with nothing to do
+# takes a few seconds, and must not wait out the 20.
+tick=0
+while sleep 1 && kill -0 $pid 2>/dev/null; do
+	tick=$((tick + 1))
+	[ $((tick % 20)) = 0 ] || continue
 	n=$(grep -c '^  [A-Z]' "$log" || true)
 	printf 'build[%s]: %4ds, %s objects\n' "$variant" $(( $(date +%s) - t0 )) "$n"
 done

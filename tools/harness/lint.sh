@@ -19,6 +19,31 @@ gate() { # name status detail-file
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# The gates are deterministic in their inputs: this repository's files, the
+# base tree, the built "ours" (its vmlinux, relinked by any change of the
+# work tree that reaches the kernel, and the clippy records) and the tools.
+# A passing result is kept under that key and reused while nothing of it
+# changed (LINT_CACHE=0 runs the gates anyway); a failing one never is.
+lint_key() {
+	{
+		git -C "$REPO_DIR" ls-files -z -co --exclude-standard 2>/dev/null |
+			(cd "$REPO_DIR" && xargs -0 -r sha256sum 2>/dev/null) ||
+			(cd "$REPO_DIR" && find . -path ./.git -prune -o -type f -print0 |
+				LC_ALL=C sort -z | xargs -0 -r sha256sum)
+		sha256sum "$(variant_src upstream)/Makefile"
+		stat -c '%n %s %Y' "$obj/vmlinux"
+		cat "$obj/.lint"/*.txt 2>/dev/null
+		$RUSTC -V; $RUSTFMT -V; $CLIPPY_DRIVER -V
+	} 2>&1 | sha256sum | cut -c1-16
+}
+lint_cache=$CACHE_DIR/lint-cache
+key=$(lint_key)
+if [ "${LINT_CACHE:-1}" = 1 ] && [ -s "$lint_cache/$key.log" ]; then
+	sed 's/^ok .*/& [inputs unchanged: the result of an earlier run]/' "$lint_cache/$key.log"
+	exit 0
+fi
+
+{
 # rustfmt, with the kernel's configuration.
 $RUSTFMT --check --edition 2021 --config-path "$WORK_DIR/.rustfmt.toml" "${RS[@]}" > "$tmp/fmt" 2>&1
 gate "rustfmt --check (${#RS[@]} files)" $? "$tmp/fmt"
@@ -59,4 +84,10 @@ gate "make patches: series exports checkpatch-clean with maintainers" $? "$tmp/e
 # The documentation parses as reStructuredText.
 python3 "$HARNESS_DIR/check-rst.py" Documentation > "$tmp/rst" 2>&1
 gate "Documentation is valid reStructuredText" $? "$tmp/rst"
+} | tee "$tmp/lint.log"
+if ! grep -q '^not ok' "$tmp/lint.log" && [ "$(lint_key)" = "$key" ]; then
+	mkdir -p "$lint_cache"
+	find "$lint_cache" -name '*.log' -mtime +7 -delete 2>/dev/null
+	cp "$tmp/lint.log" "$lint_cache/$key.log"
+fi
 exit 0
