@@ -164,12 +164,16 @@ setup_ccache() {
 }
 
 # Kernel make with the project's toolchain, for an already configured O= dir.
+# "ours" is the CLIPPY=1 build (see build.sh): every make of its tree says
+# so, or kbuild would see the Rust objects' commands change and the next
+# build would recompile them all (make rustdoc rebuilds the crates it needs).
 kmake() {
-	local variant=$1 src
+	local variant=$1 src clippy=()
 	shift
 	case $variant in upstream) src=$(variant_src upstream) ;; *) src=$WORK_DIR ;; esac
+	[ "$variant" = ours ] && clippy=(CLIPPY=1)
 	setup_ccache
-	make -C "$src" O="$(obj_dir "$variant")" \
+	make -C "$src" O="$(obj_dir "$variant")" "${clippy[@]}" \
 		LLVM=$LLVM_SUFFIX RUSTC=$RUSTC RUSTDOC=$RUSTDOC \
 		RUSTFMT=$RUSTFMT CLIPPY_DRIVER=$CLIPPY_DRIVER BINDGEN=$BINDGEN \
 		CC="$CCACHE_CC" -j"$JOBS" "$@"
