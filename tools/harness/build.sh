@@ -53,27 +53,18 @@ frag_paths=()
 for f in "${frags[@]}"; do frag_paths+=("$REPO_DIR/$f"); done
 
 # "ours" is linted while it builds: clippy-driver compiles the Rust objects
-# (CLIPPY=1), and the warnings about this repository's Rust code are kept
-# per object for lint.sh (see below).
-clippy=()
-[ "$variant" = ours ] && clippy=(CLIPPY=1)
-
-kvmake() {
-	make -C "$src" O="$obj" "${clippy[@]}" \
-		LLVM=$LLVM_SUFFIX RUSTC=$RUSTC RUSTDOC=$RUSTDOC \
-		RUSTFMT=$RUSTFMT CLIPPY_DRIVER=$CLIPPY_DRIVER BINDGEN=$BINDGEN \
-		CC="$CCACHE_CC" \
-		-j"$JOBS" "$@"
-}
+# (CLIPPY=1, which kmake passes for every make of ours), and the warnings
+# about this repository's Rust code are kept per object for lint.sh (see
+# below).
 
 # Re-configure only when the fragments (or the tree) changed.
 cfg_hash=$(cat "${frag_paths[@]}" "$src/Makefile" | sha256sum | cut -c1-16)
 if ! [ -f "$obj/.config" ] || [ "$(cat "$obj/.cfg-hash" 2>/dev/null)" != "$cfg_hash" ]; then
 	msg "build[$variant]: configuring (tinyconfig + ${frags[*]})"
-	kvmake -s tinyconfig >"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "tinyconfig failed"; }
+	kmake "$variant" -s tinyconfig >"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "tinyconfig failed"; }
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frag_paths[@]}" \
 		>>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "merge_config.sh failed"; }
-	kvmake -s olddefconfig >>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "olddefconfig failed"; }
+	kmake "$variant" -s olddefconfig >>"$obj/config.log" 2>&1 || { tail -20 "$obj/config.log"; die "olddefconfig failed"; }
 	# Every requested symbol must have survived olddefconfig; a later fragment
 	# overrides an earlier one, as in merge_config.sh.
 	bad=0
@@ -91,7 +82,7 @@ if ! [ -f "$obj/.config" ] || [ "$(cat "$obj/.cfg-hash" 2>/dev/null)" != "$cfg_h
 	done < <(cat "${frag_paths[@]}" | grep '^CONFIG_' | tac | awk -F= '!seen[$1]++' | tac)
 	if [ $bad != 0 ]; then
 		if ! grep -q '^CONFIG_RUST=y' "$obj/.config"; then
-			kvmake rustavailable 2>&1 | tail -5 || true
+			kmake "$variant" rustavailable 2>&1 | tail -5 || true
 		fi
 		die "build[$variant]: requested config symbols were dropped (see above; dependencies missing?)"
 	fi
@@ -102,7 +93,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(bzImage modules)
 msg "build[$variant]: make ${targets[*]} (-j$JOBS, log: $log)"
 t0=$(date +%s)
-kvmake "${targets[@]}" >"$log" 2>&1 &
+kmake "$variant" "${targets[@]}" >"$log" 2>&1 &
 pid=$!
 # Progress every 20 s, checked every second: a build with nothing to do
 # takes a few seconds, and must not wait out the 20.
