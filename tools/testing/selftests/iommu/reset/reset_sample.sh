@@ -18,6 +18,10 @@ DIR=$(dirname "$0")
 . "$DIR/iommu_reset_lib.sh"
 
 NR_RESETS=${IOMMU_RESET_NR:-200}
+# Resets of the function while its sibling keeps DMA (case 9), and with
+# reset_method set to flr (case 10)
+NR_SIBLING=${IOMMU_RESET_NR_SIBLING:-50}
+NR_METHOD=${IOMMU_RESET_NR_METHOD:-20}
 WAIT_S=${IOMMU_RESET_WAIT_S:-600}
 DRV=rust_dma_reset
 
@@ -163,13 +167,13 @@ if [ -n "$sib" ] && [ -e "$SYSFS_PCI/$sib" ] &&
 	oracle_expect sample-sibling "$bdf" clean
 	ctl "$sib" "start workers=2 resets=0"
 	ops0=$(stat "$sib" map_ops)
-	ctl "$bdf" "start workers=1 resets=50 interval_ms=0"
+	ctl "$bdf" "start workers=1 resets=$NR_SIBLING interval_ms=0"
 	wait_idle "$bdf"
 	ops1=$(stat "$sib" map_ops)
 	ctl "$sib" "stop"
 	r_ok=$(stat "$bdf" resets_ok)
 	ktap_print_msg "sibling $sib: $((ops1 - ops0)) load ops during $r_ok resets of $bdf"
-	if [ "$r_ok" = 50 ] && [ $((ops1 - ops0)) -gt 0 ] &&
+	if [ "$r_ok" = "$NR_SIBLING" ] && [ $((ops1 - ops0)) -gt 0 ] &&
 		[ "$(stat "$sib" map_errors)" = 0 ]; then
 		ktap_test_pass "multifunction: sibling keeps DMA while $bdf is reset"
 	else
@@ -187,7 +191,7 @@ oracle_phase 12
 oracle_expect sample-methods "$bdf" clean
 methods=$(cat "$SYSFS_PCI/$bdf/reset_method")
 echo flr > "$SYSFS_PCI/$bdf/reset_method"
-ctl "$bdf" "start workers=2 resets=20 interval_ms=0"
+ctl "$bdf" "start workers=2 resets=$NR_METHOD interval_ms=0"
 wait_idle "$bdf"
 echo "$methods" > "$SYSFS_PCI/$bdf/reset_method"
 f_ok=$(stat "$bdf" resets_ok)
@@ -203,7 +207,7 @@ for f in $bdf $sib; do
 done
 ktap_print_msg "sample with reset_method=flr: ok $f_ok failed $f_bad; method=bus: ok $b_ok" \
 	"failed $b_bad (last error $b_err); functions answering: $alive"
-if [ "$f_ok" = 20 ] && [ "$f_bad" = 0 ] && [ "$b_ok" = 5 ] && [ "$b_bad" = 0 ] &&
+if [ "$f_ok" = "$NR_METHOD" ] && [ "$f_bad" = 0 ] && [ "$b_ok" = 5 ] && [ "$b_bad" = 0 ] &&
    [ $alive = 1 ]; then
 	ktap_test_pass "sample: FLR-only and bus-reset methods under DMA load"
 else
