@@ -84,22 +84,39 @@ fn injected_error(dev: &device::Device) -> Result {
     Ok(())
 }
 
-/// Returns the other devices of `group` that share a requester ID with `gdev`.
+/// Returns the other devices of `group` for which `pred` holds and that share a requester ID
+/// with `gdev`.
 ///
 /// The IOMMU knows a function only by its requester IDs: blocking one of them blocks every
-/// function that shares it, and unblocking one unblocks them all.
+/// function that shares it, and unblocking one unblocks them all. `pred`, a check of the
+/// devices' state, comes first: comparing requester IDs walks the DMA aliases of both
+/// functions, which would make every scan cost that walk for each device of the group.
 fn rid_peers<'g>(
     group: &'g LockedGroup<'_>,
     gdev: GroupDevice<'g>,
+    pred: impl Fn(GroupDevice<'g>) -> bool + 'g,
 ) -> impl Iterator<Item = GroupDevice<'g>> + 'g {
-    let pdev = <&pci::Device>::try_from(gdev.dev()).ok();
+    // `gdev` as a PCI function, looked up with the first candidate.
+    let mut pdev = None;
     group.devices().filter(move |&other| {
         other != gdev
-            && match (pdev, <&pci::Device>::try_from(other.dev())) {
+            && pred(other)
+            && match (
+                *pdev.get_or_insert_with(|| <&pci::Device>::try_from(gdev.dev()).ok()),
+                <&pci::Device>::try_from(other.dev()),
+            ) {
                 (Some(a), Ok(b)) => a.shares_requester_id(b),
                 _ => false,
             }
     })
+}
+
+/// Returns whether another device that shares a requester ID with `gdev` keeps it blocked (it
+/// is in reset, quarantined or out of D0).
+fn rid_held_by_peer(group: &LockedGroup<'_>, gdev: GroupDevice<'_>) -> bool {
+    rid_peers(group, gdev, GroupDevice::holds_block)
+        .next()
+        .is_some()
 }
 
 /// Parks `gdev` on the blocking domain, unless the test hook fails it first.
@@ -115,7 +132,8 @@ fn park(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) -> Res
 /// raised and settles `gdev`.
 fn park_rid(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) -> Result {
     park(path, group, gdev)?;
-    for peer in rid_peers(group, gdev) {
+    // park() does nothing for a device that is blocked already.
+    for peer in rid_peers(group, gdev, |peer| !peer.blocked()) {
         park(path, group, peer)?;
     }
     Ok(())
@@ -137,8 +155,8 @@ fn with_group_device<T>(
         return None;
     }
     // SAFETY: The reset or power transition path that made `_path` excludes
-    // `iommu_release_device()` for `pdev`.
-    let group = unsafe { Group::of_device_unchecked(dev) }?;
+    // `iommu_release_device()` for `pdev` for the whole call, longer than `group` lives.
+    let group = unsafe { Group::of_device_borrowed(dev) }?;
     let group = group.lock();
 
     let Some(gdev) = group.device(dev) else {
@@ -259,13 +277,13 @@ fn end_reset(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>, r
 /// A device that the IOMMU driver fails to re-attach (unlikely, e.g. out of memory) is
 /// quarantined until a reset of it succeeds.
 fn settle(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDevice<'_>) {
-    if gdev.holds_block() || rid_peers(group, gdev).any(GroupDevice::holds_block) {
+    if gdev.holds_block() || rid_held_by_peer(group, gdev) {
         return;
     }
     unpark_or_quarantine(path, group, gdev);
-    for peer in rid_peers(group, gdev) {
+    for peer in rid_peers(group, gdev, GroupDevice::blocked) {
         // A peer may share a requester ID with a third device that gdev does not.
-        if peer.blocked() && !rid_peers(group, peer).any(GroupDevice::holds_block) {
+        if !rid_held_by_peer(group, peer) {
             unpark_or_quarantine(path, group, peer);
         }
     }
@@ -294,15 +312,18 @@ fn unpark_or_quarantine(path: &ResetPath, group: &LockedGroup<'_>, gdev: GroupDe
     }
 }
 
-/// Returns the PCI device behind a `struct pci_dev` pointer from C.
+/// Returns the PCI device behind a `struct pci_dev` pointer from C, or [`None`] for NULL.
 ///
 /// # Safety
 ///
-/// `pdev` must point to a valid `struct pci_dev` that stays valid for `'a`.
+/// `pdev` must be NULL or point to a valid `struct pci_dev` that stays valid for `'a`.
 unsafe fn pci_dev<'a>(pdev: *mut bindings::pci_dev) -> Option<&'a pci::Device> {
-    // SAFETY: `pdev` is valid for `'a` (the caller guarantees it), so is its embedded device.
-    let dev = unsafe { device::Device::from_raw(&raw mut (*pdev).dev) };
-    <&pci::Device>::try_from(dev).ok()
+    if pdev.is_null() {
+        return None;
+    }
+    // SAFETY: `pdev` is not NULL, so it points to a valid `struct pci_dev` that stays valid for
+    // `'a` (the caller guarantees it).
+    Some(unsafe { pci::Device::from_raw(pdev) })
 }
 
 /// Blocks the IOMMU for `pdev` before the PCI core resets it.

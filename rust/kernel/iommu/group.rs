@@ -140,12 +140,44 @@ impl Group {
         Some(unsafe { ARef::from_raw(group.cast()) })
     }
 
+    /// Returns the IOMMU group of `dev`, like [`Group::of_device_unchecked`], borrowed from the
+    /// device instead of with a reference of its own.
+    ///
+    /// A device holds a reference to its group from `iommu_group_add_device()` until it is
+    /// released from its IOMMU, which is what the hot paths that may not leave their group
+    /// (a reset, a power transition) save the reference count for.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must not be released from its IOMMU (`iommu_release_device()`) for as long as the
+    /// returned reference is used, e.g. because the caller is a PCI reset path, which holds the
+    /// device lock throughout.
+    #[inline]
+    pub unsafe fn of_device_borrowed(dev: &Device) -> Option<&Self> {
+        let raw = dev.as_raw();
+        // SAFETY: `raw` is a valid `struct device`. `dev->iommu` is only freed by
+        // `iommu_release_device()`, which the caller excludes, so it stays valid while it is
+        // read and, when non-NULL, dereferenced.
+        let group = unsafe {
+            let iommu = (*raw).iommu;
+            if iommu.is_null() || (*iommu).iommu_dev.is_null() {
+                return None;
+            }
+            (*raw).iommu_group
+        };
+        // SAFETY: A non-NULL `dev->iommu_group` is a group that holds a reference for `dev`
+        // until `iommu_release_device()`, which the caller excludes for the lifetime of the
+        // returned reference; `Group` is a transparent wrapper of `struct iommu_group`.
+        NonNull::new(group).map(|group| unsafe { group.cast::<Self>().as_ref() })
+    }
+
     /// Returns the group's identifier, as in `/sys/kernel/iommu_groups/<id>`.
     pub fn id(&self) -> i32 {
         // SAFETY: By the type invariant, `self.as_raw()` is a valid group.
         unsafe { bindings::iommu_group_id(self.as_raw()) }
     }
 
+    #[inline]
     fn mutex(&self) -> &Mutex<()> {
         // SAFETY: By the type invariant the group is valid, and so is its mutex, which was
         // initialised when the group was allocated and lives as long as the group, that is at
@@ -156,6 +188,7 @@ impl Group {
     /// Takes the group's mutex, giving access to the state it protects.
     ///
     /// This may sleep.
+    #[inline]
     pub fn lock(&self) -> LockedGroup<'_> {
         // INVARIANT: The guard holds the group's mutex until the `LockedGroup` is dropped.
         LockedGroup {
@@ -250,12 +283,14 @@ impl<'a> LockedGroup<'a> {
     ///
     /// While a device of the group is blocked for a reset, this stays the domain it will return
     /// to; the device itself is attached to the blocking domain.
+    #[inline]
     pub fn domain(&self) -> Option<Domain<'_>> {
         // SAFETY: The mutex is held (type invariant), so `group->domain` is stable.
         Domain::from_raw(unsafe { (*self.raw()).domain })
     }
 
     /// Returns the group's blocking domain, if one was allocated already.
+    #[inline]
     pub fn blocking_domain(&self) -> Option<Domain<'_>> {
         // SAFETY: The mutex is held (type invariant).
         Domain::from_raw(unsafe { (*self.raw()).blocking_domain })
@@ -280,6 +315,7 @@ impl<'a> LockedGroup<'a> {
     }
 
     /// Returns an iterator over the devices of the group.
+    #[inline]
     pub fn devices(&self) -> GroupDevices<'_> {
         // SAFETY: The mutex is held (type invariant), so the list is stable.
         let head = unsafe { &raw mut (*self.raw()).devices };
@@ -292,9 +328,10 @@ impl<'a> LockedGroup<'a> {
     }
 
     /// Returns the group's entry for `dev`, or [`None`] if `dev` is not in this group.
+    #[inline]
     pub fn device(&self, dev: &Device) -> Option<GroupDevice<'_>> {
-        self.devices()
-            .find(|gdev| ptr::eq(gdev.raw_dev(), dev.as_raw()))
+        let raw = dev.as_raw();
+        self.devices().find(|gdev| ptr::eq(gdev.raw_dev(), raw))
     }
 
     /// Returns an iterator over the PASID attachments of the group, from PASID `first` on.
@@ -315,6 +352,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// A [`GroupDevice`] borrows the guard of its own group, so one of another group can only
     /// be at hand while both groups' mutexes are held; it is refused here and nothing changes.
+    #[inline]
     fn check_owns(&self, gdev: GroupDevice<'_>) -> Result {
         // SAFETY: A group device's `dev` is valid while it is in a group, and its
         // `iommu_group` only changes when it leaves the group, which takes that group's mutex,
@@ -332,6 +370,7 @@ impl<'a> LockedGroup<'a> {
     /// Returns whether this is the outermost reset (the one that must park the device).
     /// Fails with [`EINVAL`] for a device of another group and [`EOVERFLOW`] when the depth
     /// would overflow, changing nothing.
+    #[inline]
     pub fn enter_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.reset_depth();
@@ -353,6 +392,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// Fails with [`EINVAL`], changing nothing, for a device of another group or one not in
     /// reset.
+    #[inline]
     pub fn fail_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
         self.check_owns(gdev)?;
         if gdev.reset_depth() == 0 {
@@ -369,6 +409,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// Returns whether the outermost reset ended (the device may be unparked). Fails with
     /// [`EINVAL`], changing nothing, for a device of another group or one not in reset.
+    #[inline]
     pub fn leave_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.reset_depth();
@@ -396,6 +437,7 @@ impl<'a> LockedGroup<'a> {
     /// Returns whether this is the first one (the one that must park the device). Fails with
     /// [`EINVAL`] for a device of another group and [`EOVERFLOW`] when the depth would
     /// overflow, changing nothing.
+    #[inline]
     pub fn enter_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.low_power();
@@ -410,6 +452,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// Returns whether the last one ended (the device may be unparked). Fails with [`EINVAL`],
     /// changing nothing, for a device of another group or one not out of D0.
+    #[inline]
     pub fn leave_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.low_power();
@@ -523,6 +566,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// Returns whether the device was newly quarantined. Fails with [`EINVAL`], changing
     /// nothing, for a device that is not blocked.
+    #[inline]
     pub fn quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         if !gdev.blocked() {
@@ -538,6 +582,7 @@ impl<'a> LockedGroup<'a> {
     /// [`LockedGroup::unpark`].
     ///
     /// Returns whether the device was quarantined.
+    #[inline]
     pub fn end_quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let was = gdev.quarantined();
@@ -561,6 +606,7 @@ pub struct Domain<'g> {
 }
 
 impl<'g> Domain<'g> {
+    #[inline]
     fn from_raw(ptr: *mut bindings::iommu_domain) -> Option<Self> {
         // INVARIANT: Only called by `LockedGroup` on domains the locked group references.
         NonNull::new(ptr).map(|ptr| Self {
@@ -569,10 +615,12 @@ impl<'g> Domain<'g> {
         })
     }
 
+    #[inline]
     fn as_raw(self) -> *mut bindings::iommu_domain {
         self.ptr.as_ptr()
     }
 
+    #[inline]
     fn opt_raw(domain: Option<Self>) -> *mut bindings::iommu_domain {
         domain.map_or(ptr::null_mut(), Self::as_raw)
     }
@@ -585,6 +633,7 @@ impl<'g> Domain<'g> {
 }
 
 impl PartialEq for Domain<'_> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.ptr == other.ptr
     }
@@ -604,6 +653,7 @@ pub struct GroupDevice<'g> {
 }
 
 impl PartialEq for GroupDevice<'_> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.ptr == other.ptr
     }
@@ -612,12 +662,14 @@ impl PartialEq for GroupDevice<'_> {
 impl Eq for GroupDevice<'_> {}
 
 impl<'g> GroupDevice<'g> {
+    #[inline]
     fn raw_dev(self) -> *mut bindings::device {
         // SAFETY: By the type invariant `ptr` is valid.
         unsafe { (*self.ptr.as_ptr()).dev }
     }
 
     /// Returns the device.
+    #[inline]
     pub fn dev(self) -> &'g Device {
         // SAFETY: A group device's `dev` is valid while it is in the group, which it is while
         // the mutex is held (`'g`).
@@ -626,6 +678,7 @@ impl<'g> GroupDevice<'g> {
 
     /// Returns whether the device is blocked: its RID and PASIDs are parked on the blocking
     /// domain.
+    #[inline]
     pub fn blocked(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).blocked }
@@ -633,6 +686,7 @@ impl<'g> GroupDevice<'g> {
 
     /// Returns whether the device is quarantined: its last reset failed, and it stays blocked
     /// until a later reset succeeds.
+    #[inline]
     pub fn quarantined(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).quarantined }
@@ -640,12 +694,14 @@ impl<'g> GroupDevice<'g> {
 
     /// Returns whether a reset of the device failed since its outermost reset began, at
     /// whatever depth (see [`LockedGroup::fail_reset`]).
+    #[inline]
     pub fn reset_failed(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).reset_failed }
     }
 
     /// Returns the reset nesting depth of the device.
+    #[inline]
     pub fn reset_depth(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).reset_depth }
@@ -653,6 +709,7 @@ impl<'g> GroupDevice<'g> {
 
     /// Returns how many power transitions keep the device out of D0: its own, and one for each
     /// bridge above it that is out of D0.
+    #[inline]
     pub fn low_power(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).low_power }
@@ -660,11 +717,13 @@ impl<'g> GroupDevice<'g> {
 
     /// Returns whether the device itself must stay blocked: it is in reset, quarantined or out
     /// of D0.
+    #[inline]
     pub fn holds_block(self) -> bool {
         self.reset_depth() > 0 || self.quarantined() || self.low_power() > 0
     }
 
     /// Returns the number of PASIDs the device supports (0: no PASID support).
+    #[inline]
     pub fn max_pasids(self) -> u32 {
         // SAFETY: A device in a group has a valid `dev->iommu` while it is in the group.
         unsafe { (*(*self.raw_dev()).iommu).max_pasids }
@@ -688,6 +747,7 @@ pub struct GroupDevices<'g> {
 impl<'g> Iterator for GroupDevices<'g> {
     type Item = GroupDevice<'g>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos == self.head {
             return None;

@@ -29,6 +29,26 @@ use core::{
 };
 
 impl Device {
+    /// Returns the PCI function behind a `struct pci_dev` pointer, e.g. one that C code passed
+    /// to a Rust implementation of a PCI core hook.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct pci_dev` that stays valid for `'a`.
+    #[inline]
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::pci_dev) -> &'a Self {
+        // SAFETY: `Device` is a transparent wrapper of `struct pci_dev` and the caller
+        // guarantees that `ptr` is valid for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// Returns the `struct pci_dev`, as [`Device::as_raw`] does, inlined into the callers of the
+    /// hot paths below (the IOMMU reset helpers call them for every reset).
+    #[inline]
+    fn raw(&self) -> *mut bindings::pci_dev {
+        self.0.get()
+    }
+
     /// Returns the offset of the function's PCI Express capability in its config space, or
     /// [`None`] for a conventional PCI function.
     pub fn pcie_cap(&self) -> Option<usize> {
@@ -61,9 +81,10 @@ impl Device {
     }
 
     /// Returns whether the function supports ATS and the IOMMU may enable it.
+    #[inline]
     pub fn ats_supported(&self) -> bool {
-        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
-        unsafe { bindings::pci_ats_supported(self.as_raw()) }
+        // SAFETY: By the type invariant `self.raw()` is a valid `struct pci_dev`.
+        unsafe { bindings::pci_ats_supported(self.raw()) }
     }
 
     /// Calls `f` with each requester ID the function may use for DMA, its own and its aliases
@@ -106,10 +127,10 @@ impl Device {
             }
         }
 
-        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the callback matches the C
+        // SAFETY: `self.raw()` is a valid `struct pci_dev`; the callback matches the C
         // prototype and only uses `data` as the `F` it points to.
         let ret = unsafe {
-            bindings::pci_for_each_dma_alias(self.as_raw(), Some(call::<F>), (&raw mut f).cast())
+            bindings::pci_for_each_dma_alias(self.raw(), Some(call::<F>), (&raw mut f).cast())
         };
         ret != 0
     }
