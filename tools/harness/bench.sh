@@ -8,8 +8,15 @@
 # each, ours-c, ours, ours-c, ours, ... Each boot runs the bench plan; the
 # tables give the median of the per-boot medians with the spread (lowest
 # and highest per-boot median), ratios Rust/C, and the targets met or not.
-# Results also go to $OUT_ROOT/bench.json. TCG timings only mean something
-# as ratios from one run.
+# Results also go to $OUT_ROOT/bench.json.
+#
+# BENCH_CLOCK=icount (the default): the guests' clock counts the
+# instructions they execute (QEMU -icount, 2^BENCH_ICOUNT_SHIFT ns each,
+# default 2), so the tables give amounts of guest work, the same from boot
+# to boot and free of the host's speed, of the emulator's translation and
+# of its device models (a VT-d register write costs one instruction).
+# BENCH_CLOCK=real boots with the host's clock instead: TCG timings, which
+# only mean something as ratios from one run.
 #
 # BENCH_ROUNDS (default 2000) rounds of prepare()+done() per group size,
 # BENCH_RESETS (default 300) sample FLRs in the storm.
@@ -19,6 +26,17 @@ set -euo pipefail
 
 phases_start
 boots=${BENCH_BOOTS:-3} rounds=${BENCH_ROUNDS:-2000} resets=${BENCH_RESETS:-300}
+clock=${BENCH_CLOCK:-icount} shift=${BENCH_ICOUNT_SHIFT:-2}
+case $clock in
+icount)
+	case $shift in
+	[0-9]) ;;
+	*) die "BENCH_ICOUNT_SHIFT=$shift is not a shift of 0 to 9" ;;
+	esac
+	icount="shift=$shift,align=off,sleep=on" ;;
+real) icount= shift= ;;
+*) die "BENCH_CLOCK=$clock: icount (instructions) or real (the host's clock)" ;;
+esac
 for v in boots rounds resets; do
 	case ${!v} in
 	''|*[!0-9]*|0*) die "BENCH_${v^^}=${!v} is not a positive number" ;;
@@ -37,7 +55,7 @@ mkdir -p "$res"
 for b in $(seq "$boots"); do
 	for v in ours-c ours; do
 		phase_begin "bench $v #$b"
-		VM_GROUPS=1 VM_TIMEOUT=$((resets / 3 + rounds / 20 + 900)) \
+		QEMU_ICOUNT=$icount VM_GROUPS=1 VM_TIMEOUT=$((resets / 3 + rounds / 20 + 900)) \
 			VM_APPEND="bench_resets=$resets bench_rounds=$rounds" \
 			"$HARNESS_DIR/run-vm.sh" "$v-bench" bench legacy || true
 		cp "$OUT_ROOT/runs/$v-bench-legacy-bench/tests.log" "$res/$v-$b.log" 2>/dev/null ||
@@ -48,4 +66,4 @@ done
 echo
 phases_print
 echo
-python3 "$HARNESS_DIR/bench_report.py" "$res" "$boots" "$OUT_ROOT/bench.json"
+python3 "$HARNESS_DIR/bench_report.py" "$res" "$boots" "$OUT_ROOT/bench.json" $shift

@@ -5,8 +5,11 @@ of ours-c (C helpers) and ours (Rust helpers), as tables of the median of
 the per-boot medians with the spread (lowest-highest per-boot value),
 ratios Rust/C, and the issue's targets marked met or not.
 
-Usage: bench_report.py DIR BOOTS JSON
+Usage: bench_report.py DIR BOOTS JSON [SHIFT]
   DIR holds VARIANT-N.log (the guest test channel of boot N of VARIANT).
+  SHIFT: the guests ran with QEMU's -icount shift=SHIFT, so a guest
+  nanosecond is 2^-SHIFT instructions; times are then printed as guest
+  instructions.
 """
 
 import json
@@ -16,6 +19,8 @@ import sys
 
 VARIANTS = ('ours-c', 'ours')
 GROUP_SIZES = (1, 2, 4, 8)
+# The guests' -icount shift, or None (the host's clock).
+ICOUNT_SHIFT = None
 
 
 def parse(text):
@@ -70,9 +75,20 @@ def load(directory, boots):
     return runs
 
 
+def insn(n):
+    """A count of instructions, in thousands or millions."""
+    if n >= 1e6:
+        return '%.2f M insn' % (n / 1e6)
+    if n >= 1000:
+        return '%.1f k insn' % (n / 1000)
+    return '%.0f insn' % n
+
+
 def fmt(x, unit):
     if x is None:
         return '-'
+    if ICOUNT_SHIFT is not None and unit in ('ns', 'us'):
+        return insn(x * (1000 if unit == 'us' else 1) / 2 ** ICOUNT_SHIFT)
     if unit == 'ns':
         return '%.1f us' % (x / 1000)
     if unit == 'us':
@@ -106,7 +122,10 @@ def table(title, rows):
 
 
 def main():
+    global ICOUNT_SHIFT
     directory, boots, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if len(sys.argv) > 4:
+        ICOUNT_SHIFT = int(sys.argv[4])
     runs = load(directory, boots)
     stats = {}
 
@@ -123,6 +142,11 @@ def main():
     n = min(len([b for b in runs[v] if b]) for v in VARIANTS)
     print('Benchmark: %d interleaved boot(s) of each kernel (ours-c, ours, ...), '
           'QEMU TCG, legacy VT-d.' % n)
+    if ICOUNT_SHIFT is None:
+        print("Clock: the host's (TCG timings; only the ratios mean anything).")
+    else:
+        print('Clock: QEMU -icount shift=%d: times are the guest instructions executed '
+              '(by either vCPU) in them.' % ICOUNT_SHIFT)
     print('Each cell: median of the per-boot medians (lowest-highest per-boot value).')
     print()
 

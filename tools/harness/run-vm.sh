@@ -104,6 +104,12 @@ accel=${QEMU_ACCEL:-tcg,thread=single}
 # ("Data Link Layer Link Active not set in 100 msec") although the functions
 # come back: a failed bus reset that would quarantine them.
 rp="pcie-root-port,bus=pcie.0,x-speed=5"
+# QEMU_ICOUNT=OPTIONS (make bench): the guest's clock counts the
+# instructions it executes (-icount; shift=0 is one nanosecond each), so
+# that times measured in the guest are amounts of work, free of the host's
+# speed and of the emulator's own costs (device models, translation).
+icount=()
+[ -z "${QEMU_ICOUNT:-}" ] || icount=(-icount "$QEMU_ICOUNT")
 
 # Multifunction slots of 4 and 8 ATS functions for the group-size bench.
 groups=()
@@ -127,7 +133,7 @@ mon=$mon_dir/sock
 t0=$(date +%s)
 set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
-	-accel "$accel" -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
+	-accel "$accel" "${icount[@]}" -M q35 -cpu max -m 1G -smp 2 -nographic -no-reboot -nic none \
 	-device "$iommu" \
 	-device "$rp,id=rp1,chassis=1,addr=$rp1addr" \
 	-device "virtio-rng-pci,bus=rp1,addr=0.0,multifunction=on,$ats01" \
