@@ -143,9 +143,9 @@ impl Group {
     /// Returns the IOMMU group of `dev`, like [`Group::of_device_unchecked`], borrowed from the
     /// device instead of with a reference of its own.
     ///
-    /// A device holds a reference to its group from `iommu_group_add_device()` until it is
-    /// released from its IOMMU, which is what the hot paths that may not leave their group
-    /// (a reset, a power transition) save the reference count for.
+    /// A device holds a reference to its group from the time it joins it until it is released
+    /// from its IOMMU. The reset and power transition paths, during which a device cannot
+    /// leave its group, borrow that one instead of taking and dropping one on every call.
     ///
     /// # Safety
     ///
