@@ -121,27 +121,13 @@ impl Group {
     /// `dev->iommu`) during the call, e.g. because the caller is a PCI reset path, which holds
     /// the device lock, or because the device cannot be removed meanwhile.
     pub unsafe fn of_device_unchecked(dev: &Device) -> Option<ARef<Self>> {
-        let raw = dev.as_raw();
-        // SAFETY: `raw` is a valid `struct device`. `dev->iommu` is only freed by
-        // `iommu_release_device()`, which the caller excludes, so it stays valid while it is
-        // read and, when non-NULL, dereferenced.
-        let has_iommu = unsafe {
-            let iommu = (*raw).iommu;
-            !iommu.is_null() && !(*iommu).iommu_dev.is_null()
-        };
-        if !has_iommu {
-            return None;
-        }
-        // SAFETY: `raw` is a valid `struct device`. `iommu_group_get()` returns either NULL or
-        // a group with an incremented reference count.
-        let group = NonNull::new(unsafe { bindings::iommu_group_get(raw) })?;
-        // SAFETY: We own the reference taken by `iommu_group_get()` and `Group` is a
-        // transparent wrapper of `struct iommu_group`.
-        Some(unsafe { ARef::from_raw(group.cast()) })
+        // SAFETY: The caller excludes `iommu_release_device()` for `dev` during the call, and
+        // the borrowed group is used only within it, to take a reference of its own.
+        unsafe { Self::of_device_borrowed(dev) }.map(ARef::from)
     }
 
-    /// Returns the IOMMU group of `dev`, like [`Group::of_device_unchecked`], borrowed from the
-    /// device instead of with a reference of its own.
+    /// Returns the IOMMU group of `dev`, as [`Group::of_device_unchecked`] does, borrowed from
+    /// the device instead of with a reference of its own.
     ///
     /// A device holds a reference to its group from the time it joins it until it is released
     /// from its IOMMU. The reset and power transition paths, during which a device cannot

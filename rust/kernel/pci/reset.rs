@@ -42,13 +42,6 @@ impl Device {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// Returns the `struct pci_dev`, as [`Device::as_raw`] does, inlined into the callers of the
-    /// hot paths below (the IOMMU reset helpers call them for every reset).
-    #[inline]
-    fn raw(&self) -> *mut bindings::pci_dev {
-        self.0.get()
-    }
-
     /// Returns the offset of the function's PCI Express capability in its config space, or
     /// [`None`] for a conventional PCI function.
     pub fn pcie_cap(&self) -> Option<usize> {
@@ -83,8 +76,8 @@ impl Device {
     /// Returns whether the function supports ATS and the IOMMU may enable it.
     #[inline]
     pub fn ats_supported(&self) -> bool {
-        // SAFETY: By the type invariant `self.raw()` is a valid `struct pci_dev`.
-        unsafe { bindings::pci_ats_supported(self.raw()) }
+        // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`.
+        unsafe { bindings::pci_ats_supported(self.as_raw()) }
     }
 
     /// Calls `f` with each requester ID the function may use for DMA, its own and its aliases
@@ -127,10 +120,10 @@ impl Device {
             }
         }
 
-        // SAFETY: `self.raw()` is a valid `struct pci_dev`; the callback matches the C
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the callback matches the C
         // prototype and only uses `data` as the `F` it points to.
         let ret = unsafe {
-            bindings::pci_for_each_dma_alias(self.raw(), Some(call::<F>), (&raw mut f).cast())
+            bindings::pci_for_each_dma_alias(self.as_raw(), Some(call::<F>), (&raw mut f).cast())
         };
         ret != 0
     }
