@@ -971,12 +971,14 @@ mod tests {
             skip();
             return Ok(());
         };
+        let dev: &device::Device = pdev.as_ref();
         let group = group_of(&pdev).ok_or(ENODEV)?;
         let locked = group.lock();
-        let blocking = locked.alloc_blocking_domain()?;
+        let gdev = locked.device(dev).ok_or(ENODEV)?;
+        let blocking = locked.alloc_blocking_domain(gdev)?;
         // Allocated once, then kept for the life of the group.
         assert!(locked.blocking_domain() == Some(blocking));
-        assert!(locked.alloc_blocking_domain()? == blocking);
+        assert!(locked.alloc_blocking_domain(gdev)? == blocking);
         assert!(locked.domain() != Some(blocking));
         Ok(())
     }

@@ -29,8 +29,11 @@
 //! Reset methods: `any` is `pci_reset_function()`, which tries the methods in the order of the
 //! function's `reset_method` sysfs attribute (FLR first where the function has it), through the
 //! PCI core's own path (the driver's reset handlers, config space saved and restored); `bus` a
-//! reset of the slot or bus with every function on it (`pci_reset_bus()`, VFIO's hot reset). For
-//! one method only (`flr`, `pm`), write it to `reset_method` and use `any`.
+//! reset of the slot or bus with every function on it (`pci_reset_bus()`, VFIO's hot reset),
+//! which a driver may only do when it owns every function the reset touches: the sample owns
+//! just its one, so a bus reset is refused (`-EBUSY`, counted as a failed reset) unless the
+//! function is alone below its bridge. For one method only (`flr`, `pm`), write it to
+//! `reset_method` and use `any`.
 //!
 //! The workers reach the bound function through a [`pci::Binding`]: unbinding waits until none
 //! holds it, and a worker that finds the driver unbinding ends.
@@ -416,7 +419,9 @@ impl Shared {
             };
             let reset = match p.method {
                 Method::Any => pdev.try_reset_function(),
-                Method::Bus => pdev.try_reset_bus(),
+                // The sample owns no other function: refused unless the function is alone on
+                // its bus.
+                Method::Bus => pdev.try_reset_bus(&[]),
             };
             drop(pdev);
             match reset {

@@ -286,8 +286,14 @@ impl<'a> LockedGroup<'a> {
     ///
     /// The blocking domain is the IOMMU driver's static blocked domain, or an empty paging
     /// domain for drivers that do not have one. It lives as long as the group.
-    pub fn alloc_blocking_domain(&self) -> Result<Domain<'_>> {
-        // SAFETY: The mutex is held (type invariant), as the function requires.
+    ///
+    /// The IOMMU driver is found through a device of the group: `member`, which also proves
+    /// that the group is not empty (a group outlives its devices while references to it are
+    /// held). Fails with [`EINVAL`] for a device of another group.
+    pub fn alloc_blocking_domain(&self, member: GroupDevice<'_>) -> Result<Domain<'_>> {
+        self.check_owns(member)?;
+        // SAFETY: The mutex is held (type invariant), as the function requires, and the group
+        // has a device (`member`, checked above), through which it finds the IOMMU driver.
         to_result(unsafe { bindings::__iommu_group_alloc_blocking_domain(self.raw()) })?;
         self.blocking_domain().ok_or(ENOMEM)
     }
@@ -461,7 +467,7 @@ impl<'a> LockedGroup<'a> {
         if gdev.blocked() {
             return Ok(());
         }
-        let blocking = self.alloc_blocking_domain()?;
+        let blocking = self.alloc_blocking_domain(gdev)?;
         let current = self.domain();
         if current != Some(blocking) {
             // SAFETY: The mutex is held (type invariant). The device is a member of the group

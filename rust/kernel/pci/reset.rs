@@ -8,23 +8,11 @@ use super::Device;
 use crate::{
     bindings,
     device,
-    devres,
     error::to_result,
-    new_condvar,
-    new_mutex,
-    prelude::*,
-    sync::{
-        aref::ARef,
-        Arc,
-        CondVar,
-        Mutex, //
-    }, //
+    prelude::*, //
 };
 use core::{
-    ops::{
-        ControlFlow,
-        Deref, //
-    },
+    ops::ControlFlow,
     ptr, //
 };
 
@@ -137,7 +125,8 @@ impl Device<device::Bound> {
     /// group's blocking domain while it is reset. Takes the device lock, so it must not be
     /// called with it held (from a driver's `probe` or `unbind`, use
     /// [`Device::reset_function_locked`]), nor while the driver may be unbinding and waiting
-    /// for the caller (e.g. with a [`BoundRef`] held): use [`Device::try_reset_function`] there.
+    /// for the caller (e.g. with a [`BoundRef`](super::BoundRef) held): use
+    /// [`Device::try_reset_function`] there.
     ///
     /// Returns [`ENOTTY`] when the function has no usable reset method.
     ///
@@ -169,16 +158,76 @@ impl Device<device::Bound> {
         to_result(unsafe { bindings::pci_try_reset_function(self.as_raw()) })
     }
 
-    /// Resets the slot or bus the function is on, with every function on it, through a
-    /// secondary bus reset of the bridge above (`pci_reset_bus()`, as VFIO's hot reset).
+    /// Resets the slot or bus the function is on, with every function on it and below it,
+    /// through a secondary bus reset of the bridge above (`pci_reset_bus()`, as VFIO's hot
+    /// reset).
+    ///
+    /// A bus reset also resets the other functions of the bus (and of the buses below it), so
+    /// the caller proves, as VFIO's hot reset does, that it owns every one of them: `others`
+    /// holds a `Device<Bound>` of the caller's for each function the reset touches besides this
+    /// one. When one is missing the reset is refused with [`EBUSY`] and nothing is reset. A
+    /// function hot-added to the bus after the check is reset unowned; it has no driver yet.
     ///
     /// Fails with [`EAGAIN`] when a device lock on the bus is contended and with [`ENOTTY`]
-    /// when the bus cannot be reset (e.g. a root bus, or other functions outside the slot).
-    /// Saves and restores the config space of every function on the bus.
-    pub fn try_reset_bus(&self) -> Result {
+    /// when the bus cannot be reset (e.g. a root bus). Saves and restores the config space of
+    /// every function on the bus, and calls their drivers' `reset_prepare`/`reset_done`
+    /// handlers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{device::Bound, pci, prelude::*};
+    ///
+    /// // A driver bound to both functions of a two-function device resets them together.
+    /// fn reset_both(fn0: &pci::Device<Bound>, fn1: &pci::Device<Bound>) -> Result {
+    ///     fn0.try_reset_bus(&[fn1])
+    /// }
+    /// ```
+    pub fn try_reset_bus(&self, others: &[&Device<device::Bound>]) -> Result {
+        if !self.owns_bus(others) {
+            return Err(EBUSY);
+        }
         // SAFETY: By the type invariant `self.as_raw()` is a valid `struct pci_dev`, bound to the
         // caller's driver.
         to_result(unsafe { bindings::pci_reset_bus(self.as_raw()) })
+    }
+
+    /// Returns whether every function on the function's bus and the buses below it is the
+    /// function itself or one of `others`.
+    fn owns_bus(&self, others: &[&Device<device::Bound>]) -> bool {
+        /// The walk's state: the caller's functions, and whether another one was seen.
+        struct Walk<'a> {
+            this: *mut bindings::pci_dev,
+            others: &'a [&'a Device<device::Bound>],
+            foreign: bool,
+        }
+
+        /// Notes a function that is neither `this` nor one of `others` and stops the walk.
+        ///
+        /// # Safety
+        ///
+        /// `data` points to a `Walk` that is not otherwise borrowed during the call.
+        unsafe extern "C" fn visit(pdev: *mut bindings::pci_dev, data: *mut c_void) -> c_int {
+            // SAFETY: `data` is the `&mut Walk` passed below, live for the whole walk.
+            let walk = unsafe { &mut *data.cast::<Walk<'_>>() };
+            let owned =
+                ptr::eq(pdev, walk.this) || walk.others.iter().any(|o| ptr::eq(o.as_raw(), pdev));
+            walk.foreign = !owned;
+            c_int::from(!owned)
+        }
+
+        let mut walk = Walk {
+            this: self.as_raw(),
+            others,
+            foreign: false,
+        };
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`, whose `bus` is valid while it is
+        // (a function is removed from its bus before it is freed). `pci_walk_bus()` takes the
+        // PCI bus semaphore and calls `visit` with `walk`, which only uses it as a `Walk`.
+        unsafe {
+            bindings::pci_walk_bus((*self.as_raw()).bus, Some(visit), (&raw mut walk).cast());
+        }
+        !walk.foreign
     }
 
     /// Saves the function's config space (`pci_save_state()`), to restore it with
@@ -292,131 +341,5 @@ impl<'a> Device<device::Core<'a>> {
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev` and the `Core` context guarantees
         // that the device lock is held, as `pci_reset_function_locked()` requires.
         to_result(unsafe { bindings::pci_reset_function_locked(self.as_raw()) })
-    }
-}
-
-/// A driver's handle on its binding to a PCI function, for work outside `probe` and `unbind`
-/// that needs the bound function and may sleep, e.g. a reset from a work item.
-///
-/// [`Binding::enter`] returns a [`BoundRef`], through which the function is a
-/// `Device<Bound>`, until the driver starts unbinding; unbinding then waits until every
-/// [`BoundRef`] is dropped. The work must therefore not wait for the device lock while it holds
-/// one (the driver core holds it while it unbinds): it uses the `try_` methods, such as
-/// [`Device::try_reset_function`], and drops the [`BoundRef`] when they fail with [`EAGAIN`].
-///
-/// A leaked [`BoundRef`] (`core::mem::forget`) keeps the unbinding waiting for good: a hang,
-/// never a use of the function after its driver left.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::{pci, prelude::*};
-///
-/// fn reset_from_work(binding: &pci::Binding) -> Result {
-///     let pdev = binding.enter().ok_or(ENODEV)?;
-///     pdev.try_reset_function()
-/// }
-/// ```
-#[derive(Clone)]
-pub struct Binding {
-    pdev: ARef<Device>,
-    state: Arc<BindingState>,
-}
-
-/// The state of a [`Binding`].
-#[pin_data]
-struct BindingState {
-    /// Whether the driver is unbinding, and how many [`BoundRef`]s are out.
-    #[pin]
-    inner: Mutex<(bool, usize)>,
-    /// Signalled when the last [`BoundRef`] goes.
-    #[pin]
-    idle: CondVar,
-}
-
-/// Closes a [`Binding`] when the driver unbinds: registered with devres, dropped in the
-/// unbinding, and waits there for the [`BoundRef`]s that are out.
-struct BindingCloser(Arc<BindingState>);
-
-impl Drop for BindingCloser {
-    fn drop(&mut self) {
-        let mut inner = self.0.inner.lock();
-        inner.0 = true;
-        while inner.1 > 0 {
-            self.0.idle.wait(&mut inner);
-        }
-    }
-}
-
-impl Device<device::Bound> {
-    /// Returns a handle on the current binding, see [`Binding`].
-    pub fn binding(&self) -> Result<Binding> {
-        let state = Arc::pin_init(
-            pin_init!(BindingState {
-                inner <- new_mutex!((false, 0)),
-                idle <- new_condvar!(),
-            }),
-            GFP_KERNEL,
-        )?;
-        devres::register(self.as_ref(), BindingCloser(state.clone()), GFP_KERNEL)?;
-        let pdev: &Device = self;
-        Ok(Binding {
-            pdev: pdev.into(),
-            state,
-        })
-    }
-}
-
-impl Binding {
-    /// Returns the function as a bound device, or [`None`] once its driver is unbinding.
-    ///
-    /// May sleep.
-    pub fn enter(&self) -> Option<BoundRef<'_>> {
-        let mut inner = self.state.inner.lock();
-        if inner.0 {
-            return None;
-        }
-        inner.1 += 1;
-        // INVARIANT: The count now includes the returned `BoundRef`, and the binding was open.
-        Some(BoundRef { binding: self })
-    }
-
-    /// Returns the function, without a claim on its binding.
-    pub fn device(&self) -> &Device {
-        &self.pdev
-    }
-}
-
-/// The function of a [`Binding`] as a bound device; the driver cannot finish unbinding while
-/// it exists.
-///
-/// # Invariants
-///
-/// `binding`'s count of [`BoundRef`]s includes this one, and the binding was open when it was
-/// counted: the driver's unbinding waits for it (in the binding's devres closer), so the
-/// function stays bound to the driver that made the binding for the object's lifetime.
-pub struct BoundRef<'a> {
-    binding: &'a Binding,
-}
-
-impl Deref for BoundRef<'_> {
-    type Target = Device<device::Bound>;
-
-    fn deref(&self) -> &Self::Target {
-        let pdev: &Device = &self.binding.pdev;
-        // SAFETY: `Device<Bound>` is a transparent wrapper of the same `struct pci_dev` as
-        // `Device`, and the function is bound to the binding's driver for the lifetime of `self`
-        // (type invariant).
-        unsafe { &*ptr::from_ref(pdev).cast::<Device<device::Bound>>() }
-    }
-}
-
-impl Drop for BoundRef<'_> {
-    fn drop(&mut self) {
-        let mut inner = self.binding.state.inner.lock();
-        inner.1 -= 1;
-        if inner.1 == 0 {
-            self.binding.state.idle.notify_all();
-        }
     }
 }

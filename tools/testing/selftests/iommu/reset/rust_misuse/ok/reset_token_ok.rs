@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Positive control for the misuse tests: balanced use of the IOMMU reset token, reading the
-//! reset state of a bound device's IOMMU group, and a streaming mapping that gives its page
-//! back, compile.
+//! reset state of a bound device's IOMMU group, the group's blocking domain through one of its
+//! devices, a bus reset of functions all bound to the caller, work on an owned workqueue, and
+//! a streaming mapping that gives its page back, compile.
 
 use kernel::{
     device::{
@@ -16,7 +17,8 @@ use kernel::{
     iommu::group::Group,
     page::Page,
     pci,
-    prelude::*, //
+    prelude::*,
+    workqueue::OwnedQueue, //
 };
 
 /// Resets a function from a work item, through the driver's binding.
@@ -49,6 +51,28 @@ fn read_state(dev: &Device<Bound>) -> Option<(u32, bool, bool)> {
         gdev.blocked(),
         locked.recovery_cnt() > 0,
     ))
+}
+
+/// Allocates the blocking domain of the group of a bound device, through that device.
+#[expect(dead_code)]
+fn blocking_domain(dev: &Device<Bound>) -> Result<u32> {
+    let group = Group::of_device(dev).ok_or(ENODEV)?;
+    let locked = group.lock();
+    let gdev = locked.device(dev).ok_or(ENODEV)?;
+    Ok(locked.alloc_blocking_domain(gdev)?.domain_type())
+}
+
+/// Resets the bus of two functions that are both bound to the caller.
+#[expect(dead_code)]
+fn reset_both(fn0: &pci::Device<Bound>, fn1: &pci::Device<Bound>) -> Result {
+    fn0.try_reset_bus(&[fn1])
+}
+
+/// Runs work on a queue of the caller's own; dropping the queue waits for it.
+#[expect(dead_code)]
+fn owned_work(queue: &OwnedQueue) -> Result {
+    queue.try_spawn(GFP_KERNEL, || pr_info!("work\n"))?;
+    Ok(())
 }
 
 /// Blocks and unblocks the IOMMU around a reset the driver would do itself.
