@@ -38,17 +38,21 @@
 //!
 //! This is the Rust implementation selected by `CONFIG_IOMMU_RESET_RUST`; for resets that
 //! succeed it behaves like the C one in `drivers/iommu/iommu.c`, and it works on the same state
-//! through the safe abstractions of [`kernel::iommu::group`].
+//! through the safe abstractions of its private [`group`] module.
 
+// The crate root is `reset.rs`; its modules live in `reset/`, as for a module `reset`.
+#[path = "reset/group.rs"]
+mod group;
+
+use group::{
+    Group,
+    GroupDevice,
+    LockedGroup,
+    ResetPath, //
+};
 use kernel::{
     bindings,
     device,
-    iommu::group::{
-        Group,
-        GroupDevice,
-        LockedGroup,
-        ResetPath, //
-    },
     pci,
     prelude::*,
     warn_on, //
@@ -455,10 +459,8 @@ pub unsafe extern "C" fn pci_dev_resume_iommu(pdev: *mut bindings::pci_dev) {
 mod tests {
     use super::*;
     use core::ptr;
-    use kernel::{
-        iommu::group::NO_PASID,
-        sync::aref::ARef, //
-    };
+    use group::NO_PASID;
+    use kernel::sync::aref::ARef;
 
     /// Marks the running KUnit test as skipped.
     fn skip() {

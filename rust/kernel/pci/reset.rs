@@ -291,9 +291,12 @@ impl Device<device::Bound> {
     /// }
     /// ```
     pub fn iommu_reset_prepare(&self) -> Result<IommuResetToken<'_>> {
-        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`. The device is bound to a driver
-        // for the lifetime of `&self`, so it cannot be released from its IOMMU group (which
-        // happens on removal, after unbind) while the helpers run or the token lives.
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`. The helpers' contract is that no
+        // `iommu_release_device()` of the device races with them. On removal that happens
+        // after unbind, and the device is bound to the caller's driver for the lifetime of
+        // `&self` (and so of the token, which borrows it). The release of every device of an
+        // IOMMU instance that is being unregistered (`iommu_device_unregister()`) is outside
+        // that contract, for the PCI core's own reset paths as for this one.
         to_result(unsafe { bindings::pci_dev_reset_iommu_prepare(self.as_raw()) })?;
         // INVARIANT: The prepare above succeeded and is undone exactly once, by the token.
         Ok(IommuResetToken { pdev: self })

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Positive control for the misuse tests: balanced use of the IOMMU reset token, reading the
-//! reset state of a bound device's IOMMU group, the group's blocking domain through one of its
-//! devices, a bus reset of functions all bound to the caller, work on an owned workqueue, and
-//! a streaming mapping that gives its page back, compile.
+//! Positive control for the misuse tests: balanced use of the IOMMU reset token, a bus reset of
+//! functions all bound to the caller, work on an owned workqueue, and a streaming mapping that
+//! gives its page back, compile.
 
 use kernel::{
     device::{
@@ -14,7 +13,6 @@ use kernel::{
         streaming::Streaming,
         DataDirection, //
     },
-    iommu::group::Group,
     page::Page,
     pci,
     prelude::*,
@@ -38,28 +36,6 @@ fn map_and_free(dev: &Device<Bound>) -> Result {
     mapping.sync_for_cpu();
     drop(mapping.unmap());
     Ok(())
-}
-
-/// Reads the reset state of a bound device: reading needs no reset path.
-#[expect(dead_code)]
-fn read_state(dev: &Device<Bound>) -> Option<(u32, bool, bool)> {
-    let group = Group::of_device(dev)?;
-    let locked = group.lock();
-    let gdev = locked.device(dev)?;
-    Some((
-        gdev.reset_depth(),
-        gdev.blocked(),
-        locked.recovery_cnt() > 0,
-    ))
-}
-
-/// Allocates the blocking domain of the group of a bound device, through that device.
-#[expect(dead_code)]
-fn blocking_domain(dev: &Device<Bound>) -> Result<u32> {
-    let group = Group::of_device(dev).ok_or(ENODEV)?;
-    let locked = group.lock();
-    let gdev = locked.device(dev).ok_or(ENODEV)?;
-    Ok(locked.alloc_blocking_domain(gdev)?.domain_type())
 }
 
 /// Resets the bus of two functions that are both bound to the caller.

@@ -1,32 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! IOMMU groups and the state their mutex protects.
+//! IOMMU groups and the state their mutex protects, for the PCI reset helpers.
 //!
 //! An IOMMU group is the smallest set of devices the IOMMU can isolate from each other. Its
 //! `mutex` protects the group's domains, its device list with the per-device reset state, its
-//! recovery counter and its PASID array.
+//! recovery counter and its PASID array. That state is the IOMMU core's own (its layout is in
+//! `drivers/iommu/iommu-priv.h`), so this module is private to the reset helpers, which are
+//! part of the IOMMU core; the kernel crate publishes none of it.
 //!
 //! [`Group::lock`] takes that mutex and returns a [`LockedGroup`]; the protected state is only
 //! reachable through it, and every handle it hands out ([`Domain`], [`GroupDevice`]) borrows it,
 //! so none of them outlives the critical section.
 //!
-//! Reading that state is safe. Changing a device's reset state is not something a driver may
-//! do: a function that is being reset must stay blocked, and a group whose recovery count is
-//! raised refuses attachments. The operations that change it ([`LockedGroup::enter_reset`],
+//! The operations that change a device's reset state ([`LockedGroup::enter_reset`],
 //! [`LockedGroup::park`], ...) keep the state consistent among themselves and take a
-//! [`ResetPath`], which only the IOMMU core's PCI reset helpers can create. No operation takes
-//! a domain from its caller: the domains a device moves between come from the group's own
-//! record.
+//! [`ResetPath`], which only an `unsafe` call whose contract is the reset protocol creates. No
+//! operation takes a domain from its caller: the domains a device moves between come from the
+//! group's own record.
 //!
 //! C header: [`include/linux/iommu.h`](srctree/include/linux/iommu.h), private state in
 //! [`drivers/iommu/iommu-priv.h`](srctree/drivers/iommu/iommu-priv.h).
 
-use crate::{
-    bindings,
-    device::{
-        Bound,
-        Device, //
+use core::{
+    marker::PhantomData,
+    ptr::{
+        self,
+        NonNull, //
     },
+};
+use kernel::{
+    bindings,
+    device::Device,
     error::to_result,
     prelude::*,
     sync::{
@@ -39,16 +43,16 @@ use crate::{
     },
     types::Opaque, //
 };
-use core::{
-    marker::PhantomData,
-    ptr::{
-        self,
-        NonNull, //
-    },
-};
 
 /// The PASID of the RID (no-PASID) attachment; PASID array entries start after it.
-pub const NO_PASID: u32 = bindings::IOMMU_NO_PASID;
+pub(crate) const NO_PASID: u32 = bindings::IOMMU_NO_PASID;
+
+/// Returns the `struct device` of `dev`.
+#[inline]
+fn raw_device(dev: &Device) -> *mut bindings::device {
+    // `Device` is a transparent wrapper of `struct device`.
+    ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+}
 
 /// A reference-counted IOMMU group (`struct iommu_group`).
 ///
@@ -57,7 +61,7 @@ pub const NO_PASID: u32 = bindings::IOMMU_NO_PASID;
 /// The pointer wrapped by [`Group`] is a valid `struct iommu_group`; references to it are only
 /// created while a reference count is held on its kobject.
 #[repr(transparent)]
-pub struct Group(Opaque<bindings::iommu_group>);
+pub(crate) struct Group(Opaque<bindings::iommu_group>);
 
 // SAFETY: `struct iommu_group` is reference counted by its kobject: `iommu_group_ref_get()`
 // increments it and `iommu_group_put()` releases it, from any context that may sleep.
@@ -89,45 +93,24 @@ impl Group {
         self.0.get()
     }
 
-    /// Returns the IOMMU group of a bound device, or [`None`] when no IOMMU driver manages it.
-    ///
-    /// Devices that only have a group (VFIO no-IOMMU groups) but no IOMMU driver return
-    /// [`None`] too.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kernel::{device::{Bound, Device}, iommu::group::Group};
-    ///
-    /// fn reset_depth(dev: &Device<Bound>) -> Option<u32> {
-    ///     let group = Group::of_device(dev)?;
-    ///     let locked = group.lock();
-    ///     locked.device(dev).map(|gdev| gdev.reset_depth())
-    /// }
-    /// ```
-    pub fn of_device(dev: &Device<Bound>) -> Option<ARef<Self>> {
-        // SAFETY: A device leaves its IOMMU (`iommu_release_device()`) when it is removed from
-        // its bus, after its driver was unbound; a `Device<Bound>` proves that the driver is
-        // still bound.
-        unsafe { Self::of_device_unchecked(dev) }
-    }
-
-    /// Returns the IOMMU group of `dev`, like [`Group::of_device`], for a device that is not
-    /// known to be bound.
+    /// Returns the IOMMU group of `dev` with a reference of its own, or [`None`] when no IOMMU
+    /// driver manages it (devices that only have a group, VFIO no-IOMMU groups, return [`None`]
+    /// too).
     ///
     /// # Safety
     ///
     /// `dev` must not be released from its IOMMU (`iommu_release_device()`, which frees
     /// `dev->iommu`) during the call, e.g. because the caller is a PCI reset path, which holds
     /// the device lock, or because the device cannot be removed meanwhile.
-    pub unsafe fn of_device_unchecked(dev: &Device) -> Option<ARef<Self>> {
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) unsafe fn of_device_unchecked(dev: &Device) -> Option<ARef<Self>> {
         // SAFETY: The caller excludes `iommu_release_device()` for `dev` during the call, and
         // the borrowed group is used only within it, to take a reference of its own.
         unsafe { Self::of_device_borrowed(dev) }.map(ARef::from)
     }
 
-    /// Returns the IOMMU group of `dev`, as [`Group::of_device_unchecked`] does, borrowed from
-    /// the device instead of with a reference of its own.
+    /// Returns the IOMMU group of `dev`, or [`None`] when no IOMMU driver manages it, borrowed
+    /// from the device instead of with a reference of its own.
     ///
     /// A device holds a reference to its group from the time it joins it until it is released
     /// from its IOMMU. The reset and power transition paths, during which a device cannot
@@ -139,8 +122,8 @@ impl Group {
     /// returned reference is used, e.g. because the caller is a PCI reset path, which holds the
     /// device lock throughout.
     #[inline]
-    pub unsafe fn of_device_borrowed(dev: &Device) -> Option<&Self> {
-        let raw = dev.as_raw();
+    pub(crate) unsafe fn of_device_borrowed(dev: &Device) -> Option<&Self> {
+        let raw = raw_device(dev);
         // SAFETY: `raw` is a valid `struct device`. `dev->iommu` is only freed by
         // `iommu_release_device()`, which the caller excludes, so it stays valid while it is
         // read and, when non-NULL, dereferenced.
@@ -158,7 +141,8 @@ impl Group {
     }
 
     /// Returns the group's identifier, as in `/sys/kernel/iommu_groups/<id>`.
-    pub fn id(&self) -> i32 {
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn id(&self) -> i32 {
         // SAFETY: By the type invariant, `self.as_raw()` is a valid group.
         unsafe { bindings::iommu_group_id(self.as_raw()) }
     }
@@ -175,7 +159,7 @@ impl Group {
     ///
     /// This may sleep.
     #[inline]
-    pub fn lock(&self) -> LockedGroup<'_> {
+    pub(crate) fn lock(&self) -> LockedGroup<'_> {
         // INVARIANT: The guard holds the group's mutex until the `LockedGroup` is dropped.
         LockedGroup {
             group: self,
@@ -185,7 +169,8 @@ impl Group {
     }
 
     /// Takes the group's mutex if it is free, without sleeping.
-    pub fn try_lock(&self) -> Option<LockedGroup<'_>> {
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn try_lock(&self) -> Option<LockedGroup<'_>> {
         // INVARIANT: The guard holds the group's mutex until the `LockedGroup` is dropped.
         Some(LockedGroup {
             group: self,
@@ -202,7 +187,7 @@ impl Group {
 /// count must lower it again. The [`LockedGroup`] operations that change that state take a
 /// `ResetPath`, which can only be created by an `unsafe` call whose contract is the reset
 /// protocol. It is neither `Send` nor `Sync`, so it stays in the call that created it.
-pub struct ResetPath {
+pub(crate) struct ResetPath {
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -224,7 +209,7 @@ impl ResetPath {
     /// (for a reset) its group fenced: that fails closed, and is not a breach of this contract.
     /// What the contract rules out is the opposite, a device unblocked while it is reset or out
     /// of D0.
-    pub unsafe fn new() -> Self {
+    pub(crate) unsafe fn new() -> Self {
         Self {
             _not_send: PhantomData,
         }
@@ -247,7 +232,7 @@ impl ResetPath {
 /// # Invariants
 ///
 /// `group->mutex` is held by the current task for the whole lifetime of the object.
-pub struct LockedGroup<'a> {
+pub(crate) struct LockedGroup<'a> {
     group: &'a Group,
     _guard: MutexGuard<'a, ()>,
     // The guard is released where it was taken: neither `Send` nor `Sync`.
@@ -260,24 +245,19 @@ impl<'a> LockedGroup<'a> {
         self.group.as_raw()
     }
 
-    /// Returns the group this guard locks.
-    pub fn group(&self) -> &'a Group {
-        self.group
-    }
-
     /// Returns the domain the group is attached to (`group->domain`), if any.
     ///
     /// While a device of the group is blocked for a reset, this stays the domain it will return
     /// to; the device itself is attached to the blocking domain.
     #[inline]
-    pub fn domain(&self) -> Option<Domain<'_>> {
+    pub(crate) fn domain(&self) -> Option<Domain<'_>> {
         // SAFETY: The mutex is held (type invariant), so `group->domain` is stable.
         Domain::from_raw(unsafe { (*self.raw()).domain })
     }
 
     /// Returns the group's blocking domain, if one was allocated already.
     #[inline]
-    pub fn blocking_domain(&self) -> Option<Domain<'_>> {
+    pub(crate) fn blocking_domain(&self) -> Option<Domain<'_>> {
         // SAFETY: The mutex is held (type invariant).
         Domain::from_raw(unsafe { (*self.raw()).blocking_domain })
     }
@@ -290,7 +270,7 @@ impl<'a> LockedGroup<'a> {
     /// The IOMMU driver is found through a device of the group: `member`, which also proves
     /// that the group is not empty (a group outlives its devices while references to it are
     /// held). Fails with [`EINVAL`] for a device of another group.
-    pub fn alloc_blocking_domain(&self, member: GroupDevice<'_>) -> Result<Domain<'_>> {
+    pub(crate) fn alloc_blocking_domain(&self, member: GroupDevice<'_>) -> Result<Domain<'_>> {
         self.check_owns(member)?;
         // SAFETY: The mutex is held (type invariant), as the function requires, and the group
         // has a device (`member`, checked above), through which it finds the IOMMU driver.
@@ -301,14 +281,14 @@ impl<'a> LockedGroup<'a> {
     /// Returns the number of devices of the group undergoing recovery (a reset).
     ///
     /// While it is non-zero, domain attachments that may fail are refused with `-EBUSY`.
-    pub fn recovery_cnt(&self) -> u32 {
+    pub(crate) fn recovery_cnt(&self) -> u32 {
         // SAFETY: The mutex is held (type invariant).
         unsafe { (*self.raw()).recovery_cnt }
     }
 
     /// Returns an iterator over the devices of the group.
     #[inline]
-    pub fn devices(&self) -> GroupDevices<'_> {
+    pub(crate) fn devices(&self) -> GroupDevices<'_> {
         // SAFETY: The mutex is held (type invariant), so the list is stable.
         let head = unsafe { &raw mut (*self.raw()).devices };
         GroupDevices {
@@ -321,8 +301,8 @@ impl<'a> LockedGroup<'a> {
 
     /// Returns the group's entry for `dev`, or [`None`] if `dev` is not in this group.
     #[inline]
-    pub fn device(&self, dev: &Device) -> Option<GroupDevice<'_>> {
-        let raw = dev.as_raw();
+    pub(crate) fn device(&self, dev: &Device) -> Option<GroupDevice<'_>> {
+        let raw = raw_device(dev);
         self.devices().find(|gdev| ptr::eq(gdev.raw_dev(), raw))
     }
 
@@ -330,7 +310,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// The PASID array is written only with the mutex held; its one lockless reader does not
     /// race with the walk.
-    pub fn pasid_domains(&self, first: u32) -> PasidDomains<'_> {
+    pub(crate) fn pasid_domains(&self, first: u32) -> PasidDomains<'_> {
         PasidDomains {
             // SAFETY: The mutex is held (type invariant); the array lives as long as the group.
             xa: unsafe { &raw mut (*self.raw()).pasid_array },
@@ -363,7 +343,7 @@ impl<'a> LockedGroup<'a> {
     /// Fails with [`EINVAL`] for a device of another group and [`EOVERFLOW`] when the depth
     /// would overflow, changing nothing.
     #[inline]
-    pub fn enter_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+    pub(crate) fn enter_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.reset_depth();
         let new = depth.checked_add(1).ok_or(EOVERFLOW)?;
@@ -385,7 +365,7 @@ impl<'a> LockedGroup<'a> {
     /// Fails with [`EINVAL`], changing nothing, for a device of another group or one not in
     /// reset.
     #[inline]
-    pub fn fail_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
+    pub(crate) fn fail_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
         self.check_owns(gdev)?;
         if gdev.reset_depth() == 0 {
             return Err(EINVAL);
@@ -402,7 +382,7 @@ impl<'a> LockedGroup<'a> {
     /// Returns whether the outermost reset ended (the device may be unparked). Fails with
     /// [`EINVAL`], changing nothing, for a device of another group or one not in reset.
     #[inline]
-    pub fn leave_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+    pub(crate) fn leave_reset(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.reset_depth();
         if depth == 0 {
@@ -430,7 +410,7 @@ impl<'a> LockedGroup<'a> {
     /// [`EINVAL`] for a device of another group and [`EOVERFLOW`] when the depth would
     /// overflow, changing nothing.
     #[inline]
-    pub fn enter_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+    pub(crate) fn enter_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.low_power();
         let new = depth.checked_add(1).ok_or(EOVERFLOW)?;
@@ -445,7 +425,7 @@ impl<'a> LockedGroup<'a> {
     /// Returns whether the last one ended (the device may be unparked). Fails with [`EINVAL`],
     /// changing nothing, for a device of another group or one not out of D0.
     #[inline]
-    pub fn leave_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+    pub(crate) fn leave_low_power(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let depth = gdev.low_power();
         if depth == 0 {
@@ -462,7 +442,7 @@ impl<'a> LockedGroup<'a> {
     /// device-IOTLB.
     ///
     /// Does nothing for a device that is blocked already. On failure nothing is changed.
-    pub fn park(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
+    pub(crate) fn park(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
         self.check_owns(gdev)?;
         if gdev.blocked() {
             return Ok(());
@@ -505,7 +485,7 @@ impl<'a> LockedGroup<'a> {
     /// stay blocked) and does nothing for a device that is not blocked. A device of a group
     /// that has no domain yet stays parked on the blocking domain. If the IOMMU driver fails to
     /// re-attach the RID, the device stays blocked (and parked) and the error is returned.
-    pub fn unpark(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
+    pub(crate) fn unpark(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result {
         self.check_owns(gdev)?;
         if gdev.holds_block() {
             return Err(EBUSY);
@@ -540,14 +520,14 @@ impl<'a> LockedGroup<'a> {
                 // `ops` are set at allocation.
                 let Some(set_dev_pasid) = (unsafe { (*(*domain.as_raw()).ops).set_dev_pasid })
                 else {
-                    crate::warn_on!(true);
+                    kernel::warn_on!(true);
                     continue;
                 };
                 // SAFETY: The mutex is held (type invariant), the device is a member of the
                 // group, `domain` is valid while it is held and `old` is what `pasid` of the
                 // device is attached to.
                 let ret = unsafe { set_dev_pasid(domain.as_raw(), gdev.raw_dev(), pasid, old) };
-                crate::warn_on!(ret != 0);
+                kernel::warn_on!(ret != 0);
             }
         }
         Ok(())
@@ -559,7 +539,7 @@ impl<'a> LockedGroup<'a> {
     /// Returns whether the device was newly quarantined. Fails with [`EINVAL`], changing
     /// nothing, for a device that is not blocked.
     #[inline]
-    pub fn quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+    pub(crate) fn quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         if !gdev.blocked() {
             return Err(EINVAL);
@@ -575,7 +555,7 @@ impl<'a> LockedGroup<'a> {
     ///
     /// Returns whether the device was quarantined.
     #[inline]
-    pub fn end_quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
+    pub(crate) fn end_quarantine(&self, _path: &ResetPath, gdev: GroupDevice<'_>) -> Result<bool> {
         self.check_owns(gdev)?;
         let was = gdev.quarantined();
         // SAFETY: The mutex is held for the lifetime of `gdev`, which serialises all writers.
@@ -592,7 +572,7 @@ impl<'a> LockedGroup<'a> {
 ///
 /// The pointer is a valid domain for the lifetime `'g`, during which the group's mutex is held.
 #[derive(Clone, Copy)]
-pub struct Domain<'g> {
+pub(crate) struct Domain<'g> {
     ptr: NonNull<bindings::iommu_domain>,
     _guard: PhantomData<&'g ()>,
 }
@@ -616,12 +596,6 @@ impl<'g> Domain<'g> {
     fn opt_raw(domain: Option<Self>) -> *mut bindings::iommu_domain {
         domain.map_or(ptr::null_mut(), Self::as_raw)
     }
-
-    /// Returns the domain type (`IOMMU_DOMAIN_*`).
-    pub fn domain_type(self) -> u32 {
-        // SAFETY: By the type invariant the domain is valid.
-        unsafe { (*self.as_raw()).type_ }
-    }
 }
 
 impl PartialEq for Domain<'_> {
@@ -639,7 +613,7 @@ impl Eq for Domain<'_> {}
 ///
 /// The pointer is a valid `struct group_device` of the locked group for the lifetime `'g`.
 #[derive(Clone, Copy)]
-pub struct GroupDevice<'g> {
+pub(crate) struct GroupDevice<'g> {
     ptr: NonNull<bindings::group_device>,
     _guard: PhantomData<&'g ()>,
 }
@@ -662,7 +636,7 @@ impl<'g> GroupDevice<'g> {
 
     /// Returns the device.
     #[inline]
-    pub fn dev(self) -> &'g Device {
+    pub(crate) fn dev(self) -> &'g Device {
         // SAFETY: A group device's `dev` is valid while it is in the group, which it is while
         // the mutex is held (`'g`).
         unsafe { Device::from_raw(self.raw_dev()) }
@@ -671,7 +645,7 @@ impl<'g> GroupDevice<'g> {
     /// Returns whether the device is blocked: its RID and PASIDs are parked on the blocking
     /// domain.
     #[inline]
-    pub fn blocked(self) -> bool {
+    pub(crate) fn blocked(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).blocked }
     }
@@ -679,7 +653,7 @@ impl<'g> GroupDevice<'g> {
     /// Returns whether the device is quarantined: its last reset failed, and it stays blocked
     /// until a later reset succeeds.
     #[inline]
-    pub fn quarantined(self) -> bool {
+    pub(crate) fn quarantined(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).quarantined }
     }
@@ -687,14 +661,14 @@ impl<'g> GroupDevice<'g> {
     /// Returns whether a reset of the device failed since its outermost reset began, at
     /// whatever depth (see [`LockedGroup::fail_reset`]).
     #[inline]
-    pub fn reset_failed(self) -> bool {
+    pub(crate) fn reset_failed(self) -> bool {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).reset_failed }
     }
 
     /// Returns the reset nesting depth of the device.
     #[inline]
-    pub fn reset_depth(self) -> u32 {
+    pub(crate) fn reset_depth(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).reset_depth }
     }
@@ -702,7 +676,7 @@ impl<'g> GroupDevice<'g> {
     /// Returns how many power transitions keep the device out of D0: its own, and one for each
     /// bridge above it that is out of D0.
     #[inline]
-    pub fn low_power(self) -> u32 {
+    pub(crate) fn low_power(self) -> u32 {
         // SAFETY: The group's mutex is held for `'g` (type invariant).
         unsafe { (*self.ptr.as_ptr()).low_power }
     }
@@ -710,13 +684,13 @@ impl<'g> GroupDevice<'g> {
     /// Returns whether the device itself must stay blocked: it is in reset, quarantined or out
     /// of D0.
     #[inline]
-    pub fn holds_block(self) -> bool {
+    pub(crate) fn holds_block(self) -> bool {
         self.reset_depth() > 0 || self.quarantined() || self.low_power() > 0
     }
 
     /// Returns the number of PASIDs the device supports (0: no PASID support).
     #[inline]
-    pub fn max_pasids(self) -> u32 {
+    pub(crate) fn max_pasids(self) -> u32 {
         // SAFETY: A device in a group has a valid `dev->iommu` while it is in the group.
         unsafe { (*(*self.raw_dev()).iommu).max_pasids }
     }
@@ -730,7 +704,7 @@ impl<'g> GroupDevice<'g> {
 }
 
 /// Iterator over the devices of a locked group, see [`LockedGroup::devices`].
-pub struct GroupDevices<'g> {
+pub(crate) struct GroupDevices<'g> {
     head: *mut bindings::list_head,
     pos: *mut bindings::list_head,
     _guard: PhantomData<&'g ()>,
@@ -746,7 +720,7 @@ impl<'g> Iterator for GroupDevices<'g> {
         }
         // SAFETY: `pos` is a list node of `group->devices`, embedded as `list` in a
         // `struct group_device`; the list is stable while the mutex is held.
-        let gdev = unsafe { crate::container_of!(self.pos, bindings::group_device, list) };
+        let gdev = unsafe { kernel::container_of!(self.pos, bindings::group_device, list) };
         // SAFETY: `pos` is a valid node; the list cannot change while the mutex is held.
         self.pos = unsafe { (*self.pos).next };
         // INVARIANT: `gdev` is a device of the locked group.
@@ -761,7 +735,7 @@ impl<'g> Iterator for GroupDevices<'g> {
 ///
 /// Like `xa_for_each_start()`, it visits every present entry in index order and skips the
 /// entries that hold no domain.
-pub struct PasidDomains<'g> {
+pub(crate) struct PasidDomains<'g> {
     xa: *mut bindings::xarray,
     index: usize,
     first: bool,
