@@ -362,16 +362,23 @@ impl Drop for OwnedMappedPage {
 #[macros::kunit_tests(rust_dma_streaming)]
 mod tests {
     use super::*;
-    use crate::error::from_err_ptr;
+    use crate::{
+        error::from_err_ptr,
+        sync::{
+            Mutex,
+            MutexGuard, //
+        },
+    };
+    use core::ops::Deref;
 
     /// A device on KUnit's bus, bound to a driver KUnit registers for it alone.
     ///
     /// # Invariants
     ///
-    /// `dev` was returned by `kunit_device_register()` for `test`, the running test, and was
-    /// bound to its driver then; it stays registered (and bound) until [`TestDevice::unregister`]
-    /// or the end of the test. Nothing else unbinds it: the suite is built in, and runs at boot
-    /// before user space could write to the driver's `unbind`.
+    /// `dev` was returned by `kunit_device_register()` for `test`, the running test; it stays
+    /// registered until [`TestDevice::unregister`] or the end of the test. It was bound to its
+    /// driver then, but may be unbound meanwhile: the suite can be run again through debugfs,
+    /// while user space writes to the driver's `unbind`. [`TestDevice::bound`] checks.
     struct TestDevice {
         test: *mut bindings::kunit,
         dev: *mut bindings::device,
@@ -398,11 +405,21 @@ mod tests {
             Ok(Self { test, dev })
         }
 
-        /// Returns the device, bound for as long as `self` is borrowed.
-        fn bound(&self) -> &Device<Bound> {
-            // SAFETY: By the type invariant `dev` is valid and bound until `unregister()`, which
-            // consumes `self`, or the end of the test, which outlives `self`.
-            unsafe { <Device>::from_raw(self.dev).as_bound() }
+        /// Returns the device as bound, with its device lock held (which unbinding takes) until
+        /// the returned guard is dropped, or [`ENODEV`] when it is no longer bound.
+        fn bound(&self) -> Result<BoundTestDevice<'_>> {
+            // SAFETY: By the type invariant `dev` is valid until `unregister()`, which consumes
+            // `self`, or the end of the test, which outlives `self`; its `mutex` is the device
+            // lock, initialised when the device was.
+            let lock = unsafe { Mutex::<()>::from_raw(&raw mut (*self.dev).mutex) }.lock();
+            // SAFETY: `dev` is valid; its driver pointer changes only with the device lock held.
+            if unsafe { (*self.dev).driver }.is_null() {
+                return Err(ENODEV);
+            }
+            // SAFETY: `dev` is valid and bound, and stays bound while the device lock is held,
+            // that is for the lifetime of the guard.
+            let dev = unsafe { <Device>::from_raw(self.dev).as_bound() };
+            Ok(BoundTestDevice { dev, _lock: lock })
         }
 
         /// Unregisters the device, which unbinds it (and releases its devres) first.
@@ -410,6 +427,20 @@ mod tests {
             // SAFETY: By the type invariant `dev` is `test`'s and still registered; `self` is
             // consumed, so nothing uses `dev` afterwards.
             unsafe { bindings::kunit_device_unregister(self.test, self.dev) };
+        }
+    }
+
+    /// A [`TestDevice`] as bound, its device lock held.
+    struct BoundTestDevice<'a> {
+        dev: &'a Device<Bound>,
+        _lock: MutexGuard<'a, ()>,
+    }
+
+    impl Deref for BoundTestDevice<'_> {
+        type Target = Device<Bound>;
+
+        fn deref(&self) -> &Device<Bound> {
+            self.dev
         }
     }
 
@@ -426,26 +457,29 @@ mod tests {
     #[test]
     fn direction_none_is_refused() -> Result {
         let tdev = TestDevice::new(c"none")?;
-        let dev = tdev.bound();
-        let streaming = Streaming::new(dev)?;
-        let dma = streaming.access(dev)?;
-        let page = Page::alloc_page(GFP_KERNEL)?;
-        let raw = page.as_ptr();
-        // The page comes back unmapped in the error, and is still the caller's.
-        let err = dma
-            .map_page(page, DataDirection::None)
-            .err()
-            .ok_or(EINVAL)?;
-        assert_eq!(err.error, EINVAL);
-        assert!(core::ptr::eq(err.page.as_ptr(), raw));
-        // SAFETY: The error holds the page.
-        assert_eq!(unsafe { page_count(raw) }, 1);
-        let page = Page::alloc_page(GFP_KERNEL)?;
-        let owned = OwnedMappedPage::new(dev, page, DataDirection::None);
-        assert_eq!(owned.err(), Some(EINVAL));
-        // Refusals left the device usable: the same access maps in a real direction.
-        let mapping = dma.map_page(err.page, DataDirection::ToDevice)?;
-        assert!(core::ptr::eq(mapping.unmap().as_ptr(), raw));
+        {
+            let guard = tdev.bound()?;
+            let dev: &Device<Bound> = &guard;
+            let streaming = Streaming::new(dev)?;
+            let dma = streaming.access(dev)?;
+            let page = Page::alloc_page(GFP_KERNEL)?;
+            let raw = page.as_ptr();
+            // The page comes back unmapped in the error, and is still the caller's.
+            let err = dma
+                .map_page(page, DataDirection::None)
+                .err()
+                .ok_or(EINVAL)?;
+            assert_eq!(err.error, EINVAL);
+            assert!(core::ptr::eq(err.page.as_ptr(), raw));
+            // SAFETY: The error holds the page.
+            assert_eq!(unsafe { page_count(raw) }, 1);
+            let page = Page::alloc_page(GFP_KERNEL)?;
+            let owned = OwnedMappedPage::new(dev, page, DataDirection::None);
+            assert_eq!(owned.err(), Some(EINVAL));
+            // Refusals left the device usable: the same access maps in a real direction.
+            let mapping = dma.map_page(err.page, DataDirection::ToDevice)?;
+            assert!(core::ptr::eq(mapping.unmap().as_ptr(), raw));
+        }
         tdev.unregister();
         Ok(())
     }
@@ -454,24 +488,27 @@ mod tests {
     fn map_sync_unmap_keeps_the_page() -> Result {
         const PATTERN: [u8; 8] = *b"dmastrm\n";
         let tdev = TestDevice::new(c"roundtrip")?;
-        let dev = tdev.bound();
-        let streaming = Streaming::new(dev)?;
-        let dma = streaming.access(dev)?;
-        let page = Page::alloc_page(GFP_KERNEL)?;
-        let raw = page.as_ptr();
-        // SAFETY: `PATTERN` is valid for reads of its length; the page is not mapped yet.
-        unsafe { page.write_raw(PATTERN.as_ptr(), 0, PATTERN.len())? };
-        let mapping = dma.map_page(page, DataDirection::Bidirectional)?;
-        assert!(core::ptr::eq(mapping.page().as_ptr(), raw));
-        mapping.sync_for_cpu();
-        mapping.sync_for_device();
-        let page = mapping.unmap();
-        // SAFETY: `page` is ours again: it was unmapped.
-        assert_eq!(unsafe { page_count(page.as_ptr()) }, 1);
-        let mut back = [0u8; 8];
-        // SAFETY: `back` is valid for writes of its length; the page is not mapped.
-        unsafe { page.read_raw(back.as_mut_ptr(), 0, back.len())? };
-        assert_eq!(back, PATTERN);
+        {
+            let guard = tdev.bound()?;
+            let dev: &Device<Bound> = &guard;
+            let streaming = Streaming::new(dev)?;
+            let dma = streaming.access(dev)?;
+            let page = Page::alloc_page(GFP_KERNEL)?;
+            let raw = page.as_ptr();
+            // SAFETY: `PATTERN` is valid for reads of its length; the page is not mapped yet.
+            unsafe { page.write_raw(PATTERN.as_ptr(), 0, PATTERN.len())? };
+            let mapping = dma.map_page(page, DataDirection::Bidirectional)?;
+            assert!(core::ptr::eq(mapping.page().as_ptr(), raw));
+            mapping.sync_for_cpu();
+            mapping.sync_for_device();
+            let page = mapping.unmap();
+            // SAFETY: `page` is ours again: it was unmapped.
+            assert_eq!(unsafe { page_count(page.as_ptr()) }, 1);
+            let mut back = [0u8; 8];
+            // SAFETY: `back` is valid for writes of its length; the page is not mapped.
+            unsafe { page.read_raw(back.as_mut_ptr(), 0, back.len())? };
+            assert_eq!(back, PATTERN);
+        }
         tdev.unregister();
         Ok(())
     }
@@ -480,13 +517,13 @@ mod tests {
     fn access_needs_the_same_device() -> Result {
         let a = TestDevice::new(c"a")?;
         let b = TestDevice::new(c"b")?;
-        let streaming = Streaming::new(a.bound())?;
+        let streaming = Streaming::new(&*a.bound()?)?;
         // Another device's binding does not prove that `a` is bound.
-        assert_eq!(streaming.access(b.bound()).err(), Some(EINVAL));
+        assert_eq!(streaming.access(&*b.bound()?).err(), Some(EINVAL));
         let page = Page::alloc_page(GFP_KERNEL)?;
-        let owned = OwnedMappedPage::new(a.bound(), page, DataDirection::FromDevice)?;
-        assert_eq!(owned.access(b.bound()).err(), Some(EINVAL));
-        assert!(owned.access(a.bound()).is_ok());
+        let owned = OwnedMappedPage::new(&*a.bound()?, page, DataDirection::FromDevice)?;
+        assert_eq!(owned.access(&*b.bound()?).err(), Some(EINVAL));
+        assert!(owned.access(&*a.bound()?).is_ok());
         b.unregister();
         a.unregister();
         Ok(())
@@ -495,13 +532,13 @@ mod tests {
     #[test]
     fn unbind_unmaps_and_revokes() -> Result {
         let tdev = TestDevice::new(c"unbind")?;
-        let streaming = Streaming::new(tdev.bound())?;
+        let streaming = Streaming::new(&*tdev.bound()?)?;
         let page = Page::alloc_page(GFP_KERNEL)?;
         let raw = page.as_ptr();
         // SAFETY: `raw` is a page allocated above; the extra reference, dropped at the end,
         // lets the test see the mapping give its page up.
         unsafe { bindings::atomic_inc(&raw mut (*raw)._refcount) };
-        let owned = OwnedMappedPage::new(tdev.bound(), page, DataDirection::ToDevice)?;
+        let owned = OwnedMappedPage::new(&*tdev.bound()?, page, DataDirection::ToDevice)?;
         {
             let mapping = owned.try_access().ok_or(ENXIO)?;
             assert!(core::ptr::eq(mapping.page().as_ptr(), raw));
