@@ -4,8 +4,24 @@
 
 Usage: results.py RUNS_DIR PLAN MODE [MODE...] [--variants v1,v2,...]
 Reads RUNS_DIR/<variant>-<mode>-<plan>/{oracle.txt,tests.log} (tests.log is
-the guest's test channel). Exits 1 when a cell has no result, or when a row
-of the differential table is missing or not shown: missing evidence fails.
+the guest's test channel). Exits 1 when a cell has no result or fails the
+oracle table's rules, or when a row of the differential table is missing,
+blind or not shown: missing evidence fails, and blind is never a pass.
+
+The oracle table's rules (its header): a cell passes only with at least one
+clean expectation, each with resets seen and none of them with a
+device-IOTLB invalidation in a window ("inv in windows" 0), and at least
+one negative control, each with resets seen and invalidations in its
+windows ("neg.ctl inv" >= 1). A cell without any oracle expectation is
+"n/a (no oracle)", never PASS.
+
+A differential row is "shown" only when upstream's phase was seen (resets,
+for a clean or negative-control expectation; the function's traffic, for
+no-block) and the defect counted there (XFAIL), and every patched variant
+passes; "n/a" when upstream cannot show it (SKIP) and no patched variant
+fails; "BLIND" when the oracle did not see the phase in one of the variants;
+"MISSING" when one has no verdict; "NOT shown" otherwise (among others, when
+upstream passes: the gap was not reproduced).
 """
 
 import collections
@@ -57,6 +73,13 @@ EXPECTED_GAPS_BY_MODE = {
         'alias-block', 'alias-unblock', 'pasid-quarantine', 'removal-unfences')]}
 # The modes whose cells run a plan of their own, whatever the table's plan.
 PLAN_BY_MODE = {'pasid': 'pasid'}
+# The modes without an oracle: mode pasid's IOMMU sends no device-IOTLB
+# invalidation (QEMU 10.0 cannot combine PASIDs with device-IOTLBs), so its
+# cells have the guest's verdicts only. In plan "full" every other mode's
+# cells must have oracle expectations.
+NO_ORACLE_MODES = ('pasid',)
+EXPECT_RE = re.compile(r'# oracle-expect phase=(\d+) name=\S+ bdf=(\S+) expect=([\w-]+)'
+                       r'( gap=\S+)?')
 
 
 def run_dir(runs, variant, mode, plan):
@@ -76,31 +99,76 @@ def load(run_dir):
     return json.loads(js.split(' ', 1)[1]), con
 
 
-def row(variant, mode, run_dir):
+def expectations(con):
+    """{(phase, bdf): (expect, tagged with a gap)} of a guest's test channel."""
+    return {(int(m.group(1)), m.group(2)): (m.group(3), bool(m.group(4)))
+            for m in EXPECT_RE.finditer(con)}
+
+
+def oracle_cell(res, exp):
+    """The oracle table's verdict of one cell: (word, problem or None).
+
+    exp: the cell's expectations without a gap ({(phase, bdf): expect}).
+    Applies the header's rules to the rows themselves, whatever the
+    verdicts say: see the module documentation.
+    """
+    rows = {(r['phase'], r['bdf']): r for r in res['rows']}
+    # The failed verdicts themselves are results of their own (check.sh).
+    failed = sum(1 for v in res['verdicts'] if not v.get('gap') and not v['ok'])
+    clean = sorted(k for k, e in exp.items() if e == 'clean')
+    neg = sorted(k for k, e in exp.items() if e == 'violation')
+    if not clean and not neg:
+        if failed:
+            return 'FAIL', '%d oracle verdicts failed' % failed
+        return 'n/a (no oracle)', None
+    why = []
+    if failed:
+        why.append('%d oracle verdicts failed' % failed)
+    if not clean:
+        why.append('no clean expectation')
+    if not neg:
+        why.append('no negative control')
+    for k in clean + neg:
+        r = rows.get(k)
+        if not r or not r['resets']:
+            why.append('phase %d on %s: no reset seen (BLIND)' % k)
+        elif k in clean and r['inv_in_windows']:
+            why.append('phase %d on %s: %d invalidations in windows, expected 0'
+                       % (k + (r['inv_in_windows'],)))
+        elif k in neg and not r['inv_in_windows']:
+            why.append('phase %d on %s (negative control): no invalidation in windows, '
+                       'expected >= 1' % k)
+    if not res['verdicts']:
+        why.append('no verdict')
+    return ('FAIL', '; '.join(why)) if why else ('PASS', None)
+
+
+def row(variant, mode, run_dir, plan='full'):
+    """One cell of the oracle table: (columns, problem or None)."""
     helpers = HELPERS.get(variant, variant)
     got = load(run_dir)
     if not got:
-        return (variant, helpers, mode) + ('-',) * 7 + ('no result',)
+        return (variant, helpers, mode) + ('-',) * 7 + ('no result',), 'no result'
     res, con = got
-    exp = {}
     # Expectations tagged gap= go to the differential table instead.
-    for m in re.finditer(r'# oracle-expect phase=(\d+) name=\S+ bdf=(\S+) expect=([\w-]+)( gap=)?',
-                         con):
-        if not m.group(4):
-            exp[(int(m.group(1)), m.group(2))] = m.group(3)
+    exp = {k: e for k, (e, gap) in expectations(con).items() if not gap}
     ops = sum(int(x) for x in re.findall(r'load ops (\d+)', con))
     lat = re.search(r'# sample-stats .*latency_us=min,(\d+),median,(\d+),p99,(\d+),max,(\d+)', con)
     lat = '%.1f/%.1f' % (int(lat.group(2)) / 1000, int(lat.group(3)) / 1000) if lat else '-'
+    word, problem = oracle_cell(res, exp)
+    if word.startswith('n/a'):
+        if plan == 'full' and mode not in NO_ORACLE_MODES:
+            problem = 'no oracle expectation in a mode with an oracle (MISSING)'
+        return (variant, helpers, mode, '-', str(ops), '-', '-', '-', '-', lat, word), problem
     clean = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'clean']
     neg = [r for r in res['rows'] if exp.get((r['phase'], r['bdf'])) == 'violation']
-    ok = res['verdicts'] and all(v['ok'] for v in res['verdicts'] if not v.get('gap'))
     resets = sum(r['resets'] for r in clean)
     return (variant, helpers, mode, str(resets), str(ops),
             str(sum(r['inv_in_windows'] for r in clean)),
             '%d/%d' % (sum(r['ats_off_before'] for r in clean), resets),
             str(sum(r['resets'] for r in neg)),
             str(sum(r['inv_in_windows'] for r in neg)),
-            lat, 'PASS' if ok else 'FAIL')
+            lat, word), problem
 
 
 def main(argv):
@@ -121,18 +189,27 @@ def main(argv):
     bad = []
     for mode in modes:
         for v in variants:
-            rows.append(row(v, mode, run_dir(runs, v, mode, plan)))
-            if rows[-1][-1] != 'PASS':
-                bad.append('oracle table: %s/%s: %s' % (v, mode, rows[-1][-1]))
+            cells, problem = row(v, mode, run_dir(runs, v, mode, plan), plan)
+            rows.append(cells)
+            if problem:
+                bad.append('oracle table: %s/%s: %s' % (v, mode, problem))
     print('Oracle results, plan %s (QEMU TCG; "inv in windows" must be 0, '
-          '"neg.ctl inv" >= 1)' % plan)
+          '"neg.ctl inv" >= 1; n/a: a cell without an oracle)' % plan)
     table(rows)
     if plan == 'full' and 'upstream' in variants:
         grows, gbad = gap_table(runs, plan, modes, variants)
         cols = len(grows[0])
         bad += gbad
-        misuse = misuse_row(lint) if lint else None
-        if misuse:
+        if lint:
+            misuse = misuse_row(lint)
+            if not misuse:
+                misuse = ('unbalanced-prepare-done', 'rust-misuse', 'build', 'n/a (no API)',
+                          '-', 'MISSING')
+                bad.append('differential row unbalanced-prepare-done: no compile-fail '
+                           'result in %s (MISSING)' % lint)
+            elif misuse[4] != 'PASS':
+                bad.append('differential row unbalanced-prepare-done: a misuse of the '
+                           'reset token builds, or its positive control does not')
             if cols > len(misuse):
                 misuse = misuse[:4] + ('n/a',) + misuse[4:]
             grows.append(misuse)
@@ -178,11 +255,49 @@ def misuse_row(lint):
             'PASS' if ok else 'FAIL', 'compile time, ours only')
 
 
+# The word of a differential verdict in its cell, by the oracle's status.
+GAP_WORDS = {'ok': 'PASS', 'fail': 'FAIL', 'xfail': 'FAIL (XFAIL)', 'skip': 'n/a',
+             'blind': 'BLIND'}
+BDF = r'[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]'
+ORACLE_VERDICT_RE = re.compile(r'^oracle: phase (\d+) \S+ on (%s)\b' % BDF)
+
+
+def gap_word(verdict, rows, exp):
+    """The word of one differential verdict of one cell.
+
+    rows: the cell's oracle rows by (phase, bdf); exp: its expectations
+    (see expectations()). An oracle verdict whose phase the oracle did not
+    see is BLIND whatever its status says: no reset in the phase of a clean
+    or negative-control expectation, nothing of the function in the phase
+    of a no-block one. A baseline that passes does not reproduce the gap.
+    """
+    st = verdict.get('status', 'ok' if verdict['ok'] else 'fail')
+    word = GAP_WORDS.get(st, st.upper())
+    if st == 'fail' and 'not reproduced' in verdict['what']:
+        word = 'FAIL (not reproduced)'
+    m = ORACLE_VERDICT_RE.match(verdict['what'])
+    if m and st in ('ok', 'fail', 'xfail'):
+        key = (verdict.get('phase', int(m.group(1))), verdict.get('bdf', m.group(2)))
+        kind = verdict.get('expect') or exp.get(key, (None, None))[0]
+        r = rows.get(key)
+        if kind == 'no-block':
+            seen = r is not None
+        elif kind == 'attached':
+            # The defect's own observable is the absence of invalidations.
+            seen = True
+        else:
+            seen = bool(r and r['resets'])
+        if not seen:
+            word = 'BLIND'
+    return word
+
+
 def gap_table(runs, plan, modes, variants, expected=None):
     """The differential table: each known gap of 7.3, upstream vs ours.
 
     Returns (rows, problems): every expected (gap, test) row in every mode,
-    and one problem per row that is missing from a cell or not shown.
+    and one problem per row that is not "shown" or "n/a" (see the module
+    documentation): missing from a cell, blind, or not shown.
     """
     status = {}
     order = []
@@ -199,7 +314,10 @@ def gap_table(runs, plan, modes, variants, expected=None):
             got = load(run_dir(runs, v, mode, plan))
             if not got:
                 continue
-            for verdict in got[0]['verdicts']:
+            res, con = got
+            rows = {(r['phase'], r['bdf']): r for r in res['rows']}
+            exp = expectations(con)
+            for verdict in res['verdicts']:
                 if not verdict.get('gap'):
                     continue
                 name = re.sub(r'^(?:oracle: phase \d+|guest:) (\S+) on .*', r'\1', verdict['what'])
@@ -207,31 +325,38 @@ def gap_table(runs, plan, modes, variants, expected=None):
                 if key not in status:
                     status[key] = {}
                     order.append(key)
-                st = verdict.get('status', 'ok' if verdict['ok'] else 'fail')
-                status[key][v] = {'ok': 'PASS', 'fail': 'FAIL', 'xfail': 'FAIL (XFAIL)',
-                                  'skip': 'n/a'}[st]
+                word = gap_word(verdict, rows, exp)
+                # Two verdicts of one row in one cell must agree.
+                prev = status[key].get(v)
+                status[key][v] = word if prev in (None, word) else 'MIXED (%s, %s)' % (prev, word)
     with_c = 'ours-c' in variants
+    patched_variants = (('ours-c',) if with_c else ()) + ('ours',)
     rows = [('gap of 7.3', 'test', 'IOMMU', 'upstream') + (('ours-c',) if with_c else ())
             + ('ours', 'differential')]
     problems = []
     for key in order:
-        up = status[key].get('upstream', '-')
-        ours = status[key].get('ours', '-')
-        c = (status[key].get('ours-c', '-'),) if with_c else ()
-        if '-' in (up, ours):
+        cells = {v: status[key].get(v, '-') for v in ('upstream',) + patched_variants}
+        up = cells['upstream']
+        patched = [cells[v] for v in patched_variants]
+        if '-' in cells.values():
             verdict = 'MISSING'
             problems.append('differential row %s/%s/%s: no verdict from %s (MISSING)'
-                            % (key + (' and '.join(v for v, s in (('upstream', up), ('ours', ours))
-                                                   if s == '-'),)))
-        elif up.startswith('FAIL') and ours == 'PASS':
+                            % (key + (' and '.join(v for v, s in cells.items() if s == '-'),)))
+        elif 'BLIND' in cells.values():
+            verdict = 'BLIND'
+            problems.append('differential row %s/%s/%s: the oracle did not see the phase '
+                            'in %s (BLIND)' % (key + (' and '.join(
+                                v for v, s in cells.items() if s == 'BLIND'),)))
+        elif up == 'FAIL (XFAIL)' and all(p == 'PASS' for p in patched):
             verdict = 'shown'
-        elif 'n/a' in (up, ours):
-            verdict = 'not observable'
+        elif up == 'n/a' and all(p in ('PASS', 'n/a') for p in patched):
+            # Not observable on upstream: no defect of 7.3 shown, none hidden.
+            verdict = 'n/a'
         else:
             verdict = 'NOT shown'
-            problems.append('differential row %s/%s/%s: upstream %s, ours %s (NOT shown)'
-                            % (key + (up, ours)))
-        rows.append(key + (up,) + c + (ours, verdict))
+            problems.append('differential row %s/%s/%s: %s (NOT shown)' % (key + (', '.join(
+                '%s %s' % vs for vs in cells.items()),)))
+        rows.append(key + (up,) + tuple(patched) + (verdict,))
     return rows, problems
 
 

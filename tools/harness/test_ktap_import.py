@@ -164,7 +164,7 @@ class DifferentialTable(unittest.TestCase):
                        verdict('probe-blocks', 'reset-method-probe', False, 'skip')])
         rows, bad = self.table()
         self.assertEqual(bad, [])
-        self.assertEqual(rows[2][-1], 'not observable')
+        self.assertEqual(rows[2][-1], 'n/a')
 
     def test_pasid_mode_reads_its_own_plan(self):
         # Mode pasid's cells run plan "pasid", whatever the table's plan, and

@@ -34,6 +34,12 @@ def cfg(us, bdf, off, val, name='dev'):
     return '%spci_cfg_write %s %s @0x%x <- 0x%x\n' % (ts(us), name, bdf, off, val)
 
 
+def buses(us=0):
+    """The firmware's bus numbers of the root ports above SIB (bus 1) and DEV (bus 2)."""
+    return [cfg(us, '00:02.0', 0x19, 1), cfg(us, '00:02.0', 0x1a, 1),
+            cfg(us, '00:03.0', 0x19, 2), cfg(us, '00:03.0', 0x1a, 2)]
+
+
 def inv(us, sid, typ='device'):
     return '%svtd_inv_desc invalidate desc type %s high 0x0 low 0x%x\n' % (
         ts(us), typ, (sid << 32) | 3)
@@ -121,17 +127,21 @@ class TestPmAndSbr(unittest.TestCase):
         self.assertEqual((r['pm'], r['inv_in_windows']), (1, 2))
 
     def test_sbr_covers_functions_below_bridge(self):
-        lines = [cfg(0, '00:03.0', 0x3e, 0x40), inv(1000, 0x200), inv(1000, 0x100),
-                 cfg(2000, '00:03.0', 0x3e, 0x0), inv(101000, 0x200), inv(103000, 0x200)]
+        lines = buses() + [cfg(0, '00:03.0', 0x3e, 0x40), inv(1000, 0x200), inv(1000, 0x100),
+                           cfg(2000, '00:03.0', 0x3e, 0x0), inv(101000, 0x200),
+                           inv(103000, 0x200)]
         rows = run(lines)
         self.assertEqual(rows[(0, '0000:02:00.0')]['sbr'], 1)
         self.assertEqual(rows[(0, '0000:02:00.0')]['inv_in_windows'], 2)
         self.assertNotIn((0, '0000:01:00.0'), {k for k, v in rows.items() if v['resets']})
 
     def test_sbr_dword_bridge_control(self):
-        lines = [cfg(0, '00:02.0', 0x3c, 0x4000ff), inv(10, 0x100),
-                 cfg(2000, '00:02.0', 0x3c, 0xff)]
-        self.assertEqual(run(lines)[(0, '0000:01:00.0')]['inv_in_windows'], 1)
+        # Set and cleared by dword writes at 0x3c (the clear keeps SERR# enable,
+        # so the trace shows it is a dword): the window ends 100 ms after it.
+        lines = buses() + [cfg(0, '00:02.0', 0x3c, 0x4201ff), inv(10, 0x100),
+                           cfg(2000, '00:02.0', 0x3c, 0x201ff), inv(101000, 0x100),
+                           inv(103000, 0x100)]
+        self.assertEqual(run(lines)[(0, '0000:01:00.0')]['inv_in_windows'], 2)
 
 
 class TestDescriptorTypes(unittest.TestCase):
@@ -199,7 +209,7 @@ class TestVerdicts(unittest.TestCase):
     def test_no_reset_is_blind(self):
         exp = [{'phase': 7, 'name': 'sysfs', 'bdf': '0000:02:00.0', 'expect': 'clean'}]
         st, why, _ = self.verdicts(data('flr-clean.trace'), exp)[0]
-        self.assertEqual(st, 'fail')
+        self.assertEqual(st, 'blind')
         self.assertIn('blind', why)
 
     def test_ats_left_on_fails_legacy_requirement(self):

@@ -170,8 +170,10 @@ oracle_describe() {
 	exp=$(cfg_find_cap "$1" 16)
 	pm=$(cfg_find_cap "$1" 1)
 	ats=$(reset_ats_cap "$1")
-	printf '# oracle-dev bdf=%s exp=0x%x pm=0x%x ats=0x%x bridge=%s\n' \
-		"$1" "$exp" "$pm" "$ats" "$(reset_parent_bridge "$1")"
+	# The AF capability (0x13), where a function has one: its FLR too.
+	af=$(cfg_find_cap "$1" 19)
+	printf '# oracle-dev bdf=%s exp=0x%x pm=0x%x ats=0x%x bridge=%s af=0x%x\n' \
+		"$1" "$exp" "$pm" "$ats" "$(reset_parent_bridge "$1")" "$af"
 }
 
 # Start oracle phase N (1-255): a write of N to the Interrupt Line register
