@@ -45,8 +45,10 @@ use core::{
 /// a driver may call it as often as it likes. A [`Binding`] kept after the unbinding (in work
 /// that outlives it, or by a later binding of the same function) stays closed.
 ///
-/// A leaked [`BoundRef`] (`core::mem::forget`) keeps the unbinding waiting for good: a hang,
-/// never a use of the function after its driver left.
+/// Closing waits uninterruptibly, with the device lock held: a [`BoundRef`] held across a long
+/// operation (a reset may take seconds) holds up the unbinding as long. A leaked [`BoundRef`]
+/// (`core::mem::forget`) keeps the unbinding waiting for good: a hang, never a use of the
+/// function after its driver left.
 ///
 /// Both documented patterns compose: a work item that runs until [`Binding::enter`] fails, on
 /// an [`OwnedQueue`](crate::workqueue::OwnedQueue) kept in the driver's data. The binding is
@@ -191,7 +193,7 @@ impl Device<device::Bound> {
     /// Returns a handle on the current binding, see [`Binding`].
     ///
     /// Allocates nothing: every handle of a binding shares its state. Fails with [`ENODEV`]
-    /// once the binding is closed.
+    /// once the binding is closed. May sleep.
     pub fn binding(&self) -> Result<Binding> {
         let state = find(self.as_ref()).ok_or(ENODEV)?;
         if state.inner.lock().0 {

@@ -165,8 +165,11 @@ impl Device<device::Bound> {
     /// A bus reset also resets the other functions of the bus (and of the buses below it), so
     /// the caller proves, as VFIO's hot reset does, that it owns every one of them: `others`
     /// holds a `Device<Bound>` of the caller's for each function the reset touches besides this
-    /// one. When one is missing the reset is refused with [`EBUSY`] and nothing is reset. A
-    /// function hot-added to the bus after the check is reset unowned; it has no driver yet.
+    /// one, that is a function bound, for the duration of the call, to the caller's driver or
+    /// to one the caller is part of (as an auxiliary driver is of its parent's). When one is
+    /// missing, or a function below the bridge has SR-IOV virtual functions enabled, the reset
+    /// is refused with [`EBUSY`] and nothing is reset. A function hot-added to the bus between
+    /// the check and the reset is reset with the others.
     ///
     /// Fails with [`EAGAIN`] when a device lock on the bus is contended and with [`ENOTTY`]
     /// when the bus cannot be reset (e.g. a root bus). Saves and restores the config space of
@@ -193,7 +196,7 @@ impl Device<device::Bound> {
     }
 
     /// Returns whether every function on the function's bus and the buses below it is the
-    /// function itself or one of `others`.
+    /// function itself or one of `others`, and none has SR-IOV virtual functions enabled.
     fn owns_bus(&self, others: &[&Device<device::Bound>]) -> bool {
         /// The walk's state: the caller's functions, and whether another one was seen.
         struct Walk<'a> {
@@ -212,7 +215,12 @@ impl Device<device::Bound> {
             let walk = unsafe { &mut *data.cast::<Walk<'_>>() };
             let owned =
                 ptr::eq(pdev, walk.this) || walk.others.iter().any(|o| ptr::eq(o.as_raw(), pdev));
-            walk.foreign = !owned;
+            // The virtual functions of an SR-IOV physical function may sit on virtual buses,
+            // which the walk does not visit (nor does the bus reset's own locking): a function
+            // with VFs enabled counts as not owned.
+            // SAFETY: `pdev` is a valid `struct pci_dev` during the walk.
+            let vfs = unsafe { bindings::pci_num_vf(pdev) };
+            walk.foreign = !owned || vfs > 0;
             c_int::from(!owned)
         }
 
