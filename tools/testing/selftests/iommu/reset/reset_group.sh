@@ -202,13 +202,17 @@ both=0
 reset_gap_result removal-unfences "$fn0" removal-fence $both \
 	"claim of the group after removing $fn0 in reset: $first," \
 	"after rescan (function back: $back): $second"
+# Its precondition is that the peer was blocked with FN0; 7.3 never blocks
+# an alias peer, so it has no counterpart there.
 if [ $aliased = 0 ]; then
 	ktap_test_skip "cannot add a DMA alias to $fn0"
-elif [ "$after" = 0 ]; then
-	msg="(blocked before: $before)"
-	ktap_test_pass "removing $fn0 in reset unblocks its alias peer $fn1 $msg"
+elif [ "${IOMMU_RESET_BASELINE:-0}" = 1 ] && [ "$before" != 1 ]; then
+	ktap_test_skip "no counterpart in 7.3: $fn1 is not blocked with its alias $fn0"
+elif [ "$before" = 1 ] && [ "$after" = 0 ]; then
+	ktap_test_pass "removing $fn0 in reset unblocks its alias peer $fn1"
 else
-	ktap_test_fail "removing $fn0 in reset left its alias peer $fn1 blocked"
+	ktap_test_fail "removing $fn0 in reset unblocks its alias peer $fn1" \
+		"(blocked before the removal: $before, after: $after)"
 fi
 
 rmmod test_iommu_reset_ctl
