@@ -9,6 +9,8 @@ set -euo pipefail
 . "$HARNESS_DIR/ktap.sh"
 
 phases_start
+# The cells whose first boot hung and that were booted again (vm_boot).
+VM_RETRIED=()
 # A run that starts without a build cache is a cold one (target: 45 min on
 # two cores); later ones are warm (10 min).
 COLD=0
@@ -50,6 +52,7 @@ finish() {
 	cat "$tables"
 	echo
 	[ "$KTAP_XFAIL" = 0 ] || echo "($KTAP_XFAIL of the passed are XFAIL: known gaps of upstream 7.3, shown by the oracle)"
+	echo "Boots retried after a hang: ${#VM_RETRIED[@]}${VM_RETRIED[*]:+ (${VM_RETRIED[*]}: failures above)}"
 	echo "$((KTAP_PASS + KTAP_XFAIL)) passed, $KTAP_FAIL failed, $KTAP_SKIP skipped"
 	[ "$KTAP_FAIL" = 0 ]
 	exit $?
@@ -67,7 +70,8 @@ vm_boot() {
 	rm -f "$run.rc" "$run.secs" "$run.hung-once"
 	"$HARNESS_DIR/run-vm.sh" "$variant" "$plan" "$mode" || rc=$?
 	if [ $rc = 75 ]; then
-		# An emulator hang (see run-vm.sh): boot once more, and say so.
+		# An emulator hang (see run-vm.sh): boot once more, and say so; the
+		# hung boot stays a failure (vm_import) whatever the second one does.
 		echo "# $label: the emulated guest hung (see run-vm.sh); booting once more"
 		rm -rf "$run.hung"
 		mv "$run" "$run.hung"
@@ -86,19 +90,42 @@ vm_boot() {
 	echo "$rc" > "$run.rc"
 }
 
+# console_scan VARIANT LABEL CONSOLE [--hung]: the host's scan of one boot's
+# complete kernel console for splats and hangs (tools/oracle/console_scan.py;
+# the guest's own scan sees only its last 128 KiB), a result of its own;
+# with --hung (run-vm.sh stopped the boot), first a failure with its tail.
+console_scan() {
+	local variant=$1 label=$2 file=$3 st desc flags=()
+	shift 3
+	[ "$variant" = upstream ] && flags+=(--baseline)
+	while IFS=$'\t' read -r st desc; do
+		case $st in
+		'#') printf '#   %s\n' "$desc" ;;
+		*) ktap_result "$st" "$desc" ;;
+		esac
+	done < <(python3 "$REPO_DIR/tools/oracle/console_scan.py" "${flags[@]}" "$@" "$label" "$file")
+}
+
 # vm_import VARIANT PLAN MODE: the KTAP results of a cell vm_boot booted.
 vm_import() {
-	local variant=$1 plan=$2 mode=$3 run rc
+	local variant=$1 plan=$2 mode=$3 run rc hung=()
 	local label=$variant/$mode/$plan
 	run=$OUT_ROOT/runs/$variant-$mode-$plan
 	rc=$(cat "$run.rc" 2>/dev/null || echo none)
 	printf '  cell %-22s %4ss%s\n' "$label" "$(cat "$run.secs" 2>/dev/null || echo '?')" \
 		"$([ -e "$run.hung-once" ] && echo ' (booted twice: emulator hang)')" >> "$(ts_file)"
+	# A boot that hung is a failure, even when the second one passes.
+	if [ -e "$run.hung-once" ]; then
+		VM_RETRIED+=("$label")
+		console_scan "$variant" "$label (boot 1 of 2)" "$run.hung/console.log" --hung
+	fi
 	if [ "$rc" = 0 ]; then
 		ktap_result ok "$label: guest finished cleanly"
 	else
 		ktap_result fail "$label: guest finished cleanly"
 	fi
+	[ "$rc" = 75 ] && hung=(--hung)
+	console_scan "$variant" "$label" "$run/console.log" "${hung[@]}"
 	ktap_import "$label" "$run/tests.log"
 	[ -f "$run/console.log" ] && kunit_import "$label" "$run/console.log"
 	if [ -s "$run/oracle.txt" ]; then
