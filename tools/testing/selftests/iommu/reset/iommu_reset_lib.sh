@@ -296,6 +296,22 @@ reset_gap_result() {
 	fi
 }
 
+# reset_gap_na NAME BDF GAP WHY...: a gap test that has nothing to observe
+# on this kernel (on the 7.3 baseline: what it checks does not exist there).
+# A SKIP, and a verdict the differential table reads as n/a (not shown). On
+# any other kernel that is a FAIL: the patched tree must have it.
+reset_gap_na() {
+	name=$1 gbdf=$2 gap=$3
+	shift 3
+	if [ "${IOMMU_RESET_BASELINE:-0}" = 1 ]; then
+		[ "${IOMMU_RESET_ORACLE:-0}" = 1 ] &&
+			echo "# guest-verdict name=$name bdf=$gbdf gap=$gap ok=na $*"
+		ktap_test_skip "$name on $gbdf: no counterpart in 7.3: $*"
+	else
+		reset_gap_result "$name" "$gbdf" "$gap" 0 "$*"
+	fi
+}
+
 # reset_kmsg_selftest: the scan above catches a report: one is written to
 # the kernel log (marked as injected), and must be found; the mark is moved
 # past it afterwards.
