@@ -122,7 +122,6 @@ if [ $ok = 1 ] && [ "$r_ok" = "$NR_RESETS" ] && [ "$r_bad" = 0 ] &&
 else
 	ktap_test_fail "sample: $NR_RESETS resets under DMA load"
 fi
-
 # 6: a second start while a run is active is refused with EBUSY.
 ctl "$bdf" "start workers=1 resets=0"
 msg=$(echo "start workers=1 resets=1" 2>&1 > "$DEBUGFS/$DRV-$bdf/control")
@@ -158,6 +157,11 @@ done
 wait $pid
 [ $fail -eq 0 ] && ktap_test_pass "resets racing with unbind/rebind" ||
 	ktap_test_fail "resets racing with unbind/rebind ($fail binds failed)"
+# Phase 10 ends with those resets, without load: a short load after them,
+# in the phase, shows the oracle the function re-attached and working.
+ctl "$bdf" "start workers=2 resets=0"
+sleep 0.5
+ctl "$bdf" stop
 
 # 9: multifunction: reset one function while its sibling in the same group
 # keeps mapping and unmapping.
