@@ -34,12 +34,14 @@ finish() {
 	# The tables first: a cell or a differential row without its evidence
 	# is a failure of the check.
 	local tables=$OUT_ROOT/results-tables.txt
+	# required.txt: what must run in each cell (DESIGN.md section 5).
 	# shellcheck disable=SC2086
 	if python3 "$HARNESS_DIR/results.py" --lint="$OUT_ROOT/lint.log" --variants=upstream,ours-c,ours \
+		--required="$HARNESS_DIR/required.txt" \
 		"$OUT_ROOT/runs" full ${MODES:-legacy scalable pasid} > "$tables" 2>&1; then
-		ktap_result ok "results: every cell and every differential row has its evidence, C and Rust helpers agree"
+		ktap_result ok "results: every cell and every differential row has its evidence, every required result arrived, C and Rust helpers agree"
 	else
-		ktap_result fail "results: every cell and every differential row has its evidence, C and Rust helpers agree"
+		ktap_result fail "results: every cell and every differential row has its evidence, every required result arrived, C and Rust helpers agree"
 	fi
 	echo
 	ktap_summary
@@ -108,7 +110,7 @@ console_scan() {
 
 # vm_import VARIANT PLAN MODE: the KTAP results of a cell vm_boot booted.
 vm_import() {
-	local variant=$1 plan=$2 mode=$3 run rc hung=()
+	local variant=$1 plan=$2 mode=$3 run rc hung=() st desc
 	local label=$variant/$mode/$plan
 	run=$OUT_ROOT/runs/$variant-$mode-$plan
 	rc=$(cat "$run.rc" 2>/dev/null || echo none)
@@ -128,6 +130,12 @@ vm_import() {
 	console_scan "$variant" "$label" "$run/console.log" "${hung[@]}"
 	ktap_import "$label" "$run/tests.log"
 	[ -f "$run/console.log" ] && kunit_import "$label" "$run/console.log"
+	# What must run (required.txt): every selftest, KUnit suite and oracle
+	# verdict the cell must produce arrived, and no SKIP the list does not
+	# allow (tools/harness/required.py).
+	while IFS=$'\t' read -r st desc; do
+		ktap_result "$st" "$desc"
+	done < <(python3 "$HARNESS_DIR/required.py" "$variant" "$mode" "$plan" "$run" "$label")
 	if [ -s "$run/oracle.txt" ]; then
 		{ echo "oracle $label:"; grep -v '^ORACLE-JSON\|^PASS\|^FAIL' "$run/oracle.txt"; } |
 			tee -a "$OUT_ROOT/oracle-summary.txt"

@@ -27,34 +27,17 @@ ktap_import() {
 }
 
 # kunit_import PREFIX FILE: KUnit results from a serial log: every top-level
-# suite, and the cases of this project's suites (iommu_reset*, rust_dma_streaming).
+# suite, and the cases of this project's suites (iommu_reset*, rust_dma_streaming);
+# see ktap_import.py --kunit. Which of them must be there: required.txt.
 kunit_import() {
-	local prefix=$1 file=$2
-	while IFS='|' read -r res name; do
+	local prefix=$1 file=$2 res name
+	while IFS=$'\t' read -r res name; do
 		case $res in
 		ok) ktap_result ok "$prefix: kunit $name" ;;
 		skip) ktap_result skip "$prefix: kunit $name" ;;
 		*) ktap_result fail "$prefix: kunit $name" ;;
 		esac
-	done < <(python3 - "$file" <<'PY'
-import re, sys
-suite = None
-for line in open(sys.argv[1], errors='replace'):
-    line = re.sub(r'^\[[ 0-9.]+\] ', '', line.rstrip())
-    m = re.match(r'(\s*)# Subtest: (\S+)', line)
-    if m:
-        suite = m.group(2)
-        continue
-    m = re.match(r'(\s*)(not ok|ok) \d+ (\S+)(.*)', line)
-    if not m:
-        continue
-    res = 'skip' if '# SKIP' in m.group(4) else ('ok' if m.group(2) == 'ok' else 'fail')
-    if m.group(1) == '' and m.group(3).startswith(('rust_', 'iommu')):
-        print('%s|%s' % (res, m.group(3)))
-    elif m.group(1) and suite and suite.startswith(('iommu_reset', 'rust_dma_streaming')):
-        print('%s|%s.%s' % (res, suite, m.group(3)))
-PY
-)
+	done < <(python3 "$HARNESS_DIR/ktap_import.py" --kunit "$file")
 }
 
 ktap_summary() {

@@ -3,6 +3,7 @@
 """Import the guest's KTAP (its test channel) as host test results.
 
 Usage: ktap_import.py LOG PREFIX
+       ktap_import.py --kunit CONSOLE
 
 LOG is the guest's test channel (a serial port of its own; the kernel log
 goes to another one), holding the KTAP of the selftests, run directly or
@@ -17,6 +18,10 @@ being ok, fail, skip or xfail:
     own KTAP never arrived, and for a log without any KTAP at all.
 
 Missing evidence is a failure, never a silent pass.
+
+With --kunit, CONSOLE is a boot's kernel log: prints one "STATUS<TAB>NAME"
+line per KUnit result in it (see parse_kunit). Which suites must be there
+is tools/harness/required.txt's business (required.py).
 """
 
 import re
@@ -127,7 +132,48 @@ def parse(lines, prefix):
     return out
 
 
+KUNIT_SUBTEST_RE = re.compile(r'(\s*)# Subtest: (\S+)')
+KUNIT_RESULT_RE = re.compile(r'(\s*)(not ok|ok) \d+ (\S+)(.*)')
+KUNIT_TIME_RE = re.compile(r'^\[[ 0-9.]+\] ')
+
+
+def parse_kunit(lines):
+    """The KUnit results of a kernel log: [(status, name)], status ok, fail or skip.
+
+    Every top-level suite of this project and of the kernel crate (rust_*,
+    iommu*), and the cases of this project's suites (iommu_reset*,
+    rust_dma_streaming) as SUITE.CASE. A suite that runs more than once (a
+    module's suite, at each load) is there each time.
+    """
+    out = []
+    suite = None
+    for raw in lines:
+        line = KUNIT_TIME_RE.sub('', raw.rstrip())
+        m = KUNIT_SUBTEST_RE.match(line)
+        if m:
+            suite = m.group(2)
+            continue
+        m = KUNIT_RESULT_RE.match(line)
+        if not m:
+            continue
+        res = 'skip' if '# SKIP' in m.group(4) else ('ok' if m.group(2) == 'ok' else 'fail')
+        if m.group(1) == '' and m.group(3).startswith(('rust_', 'iommu')):
+            out.append((res, m.group(3)))
+        elif m.group(1) and suite and suite.startswith(('iommu_reset', 'rust_dma_streaming')):
+            out.append((res, '%s.%s' % (suite, m.group(3))))
+    return out
+
+
 def main(argv):
+    if len(argv) == 2 and argv[0] == '--kunit':
+        try:
+            with open(argv[1], errors='replace') as f:
+                lines = f.readlines()
+        except OSError:
+            return 0
+        for status, name in parse_kunit(lines):
+            print('%s\t%s' % (status, name))
+        return 0
     if len(argv) != 2:
         sys.stderr.write(__doc__)
         return 2

@@ -2,11 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 """Summarise the oracle results of VM runs as one table, C vs Rust.
 
-Usage: results.py RUNS_DIR PLAN MODE [MODE...] [--variants v1,v2,...]
+Usage: results.py RUNS_DIR PLAN MODE [MODE...] [--variants=v1,v2,...]
+                  [--lint=LINT_LOG] [--required=LIST]
 Reads RUNS_DIR/<variant>-<mode>-<plan>/{oracle.txt,tests.log} (tests.log is
 the guest's test channel). Exits 1 when a cell has no result or fails the
 oracle table's rules, or when a row of the differential table is missing,
 blind or not shown: missing evidence fails, and blind is never a pass.
+With --required (make check: tools/harness/required.txt), also when a cell
+lacks a result the list requires or has a SKIP that it does not allow (a
+table of its own; the cells' console.log gives their KUnit results), and
+the parity of ours-c and ours counts a SKIP on both as agreement only where
+the list allows both (required.txt by default).
 
 The oracle table's rules (its header): a cell passes only with at least one
 clean expectation, each with resets seen and none of them with a
@@ -35,6 +41,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ktap_import  # noqa: E402
+import required  # noqa: E402
 
 HELPERS = {'upstream': 'C (7.3)', 'ours-c': 'C (patched)', 'ours': 'Rust'}
 
@@ -180,8 +187,11 @@ def main(argv):
     variants = ['upstream', 'ours']
     args = []
     lint = None
+    req = None
     for a in argv:
-        if a.startswith('--variants='):
+        if a.startswith('--required='):
+            req = a.split('=', 1)[1]
+        elif a.startswith('--variants='):
             variants = a.split('=', 1)[1].split(',')
         elif a.startswith('--lint='):
             lint = a.split('=', 1)[1]
@@ -223,8 +233,21 @@ def main(argv):
         print()
         print('Beyond upstream: each row must fail on upstream and pass on ours')
         table(grows)
+    if req is not None:
+        try:
+            req = required.load(req)
+        except (OSError, required.ListError) as e:
+            bad.append('what must run: the list %s is unreadable (%s): MISSING' % (req, e))
+            req = None
+        else:
+            rrows, rbad = required_table(req, runs, plan, modes, variants)
+            bad += rbad
+            print()
+            print('What must run (%s): every required result arrived, and no SKIP that the '
+                  'list does not allow' % req.source)
+            table(rrows)
     if 'ours-c' in variants and 'ours' in variants:
-        prows, pbad = parity(runs, plan, modes)
+        prows, pbad = parity(runs, plan, modes, req=req)
         bad += pbad
         print()
         print('Parity: the C (ours-c) and Rust (ours) helpers of the patched tree, '
@@ -367,8 +390,8 @@ def gap_table(runs, plan, modes, variants, expected=None):
     return rows, problems
 
 
-def verdicts(run_dir):
-    """Every verdict of one run: {key: [statuses]}, or None without a result.
+def _collect(run_dir):
+    """Every verdict of one run: {key: [(status, required.Result)]}, or None.
 
     The keys are the guest's selftest results (from its test channel) and the
     oracle's verdicts, with the numbers in their descriptions folded (counts
@@ -380,40 +403,120 @@ def verdicts(run_dir):
     res, con = got
     out = collections.defaultdict(list)
     for st, desc in ktap_import.parse(con.splitlines(), 'guest'):
-        out[re.sub(r'\d+', 'N', desc)].append(st)
+        out[re.sub(r'\d+', 'N', desc)].append(
+            (st, required.selftest_result(st, desc[len('guest: '):])))
     for v in res['verdicts']:
-        st = v.get('status', 'ok' if v['ok'] else 'fail')
+        r = required.verdict_result(v)
         kind = 'differential' if v.get('gap') else 'oracle'
-        out['%s: %s' % (kind, re.sub(r'\d+', 'N', v['what']))].append(st)
-    return {k: sorted(v) for k, v in out.items()}
+        out['%s: %s' % (kind, re.sub(r'\d+', 'N', v['what']))].append((r.status, r))
+    return out
 
 
-def parity(runs, plan, modes, c='ours-c', rust='ours'):
+def verdicts(run_dir):
+    """Every verdict of one run: {key: [statuses]}, or None without a result.
+
+    See _collect() for the keys.
+    """
+    got = _collect(run_dir)
+    if got is None:
+        return None
+    return {k: sorted(st for st, _ in v) for k, v in got.items()}
+
+
+def parity(runs, plan, modes, c='ours-c', rust='ours', req=None):
     """The parity table: every verdict of the C and the Rust helpers, per mode.
 
     Returns (rows, problems): one row per mode, and one problem per verdict
     that differs (or that only one of them has) and per missing run.
+
+    A SKIP on both is no agreement: nothing was compared. It counts as
+    "same" only when the list of required results (req, a
+    required.Required; required.txt by default) allows both SKIPs; on a
+    result the list does not allow to skip it is a problem of its own. In a
+    mode the list has no cells of (AMD-Vi), it is neither.
     """
+    problems = []
+    if req is None:
+        try:
+            req = required.load()
+        except (OSError, required.ListError) as e:
+            # Nothing is allowed to skip: every SKIP on both is a problem.
+            problems.append('parity: the list of required results is unreadable (%s): '
+                            'MISSING' % e)
+            req = required.Required('', 'no list')
     rows = [('IOMMU', 'selftest results', 'oracle verdicts', 'differential rows',
              'same on both', 'differences')]
-    problems = []
     for mode in modes:
-        a = verdicts(run_dir(runs, c, mode, plan))
-        b = verdicts(run_dir(runs, rust, mode, plan))
-        if a is None or b is None:
-            missing = ' and '.join(v for v, x in ((c, a), (rust, b)) if x is None)
+        cells = {c: _collect(run_dir(runs, c, mode, plan)),
+                 rust: _collect(run_dir(runs, rust, mode, plan))}
+        if None in cells.values():
+            missing = ' and '.join(v for v in (c, rust) if cells[v] is None)
             rows.append((mode, '-', '-', '-', '-', 'no result from ' + missing))
             problems.append('parity %s: no result from %s (MISSING)' % (mode, missing))
             continue
+        a = {k: sorted(st for st, _ in v) for k, v in cells[c].items()}
+        b = {k: sorted(st for st, _ in v) for k, v in cells[rust].items()}
+        mplan = PLAN_BY_MODE.get(mode, plan)
         keys = sorted(set(a) | set(b))
         diff = [k for k in keys if a.get(k) != b.get(k)]
         for k in diff:
             problems.append('parity %s: %s: %s %s, %s %s' % (
                 mode, k, c, ','.join(a.get(k, ['-'])), rust, ','.join(b.get(k, ['-']))))
+        # Skipped on both: allowed (by the list), or not compared at all.
+        both_skip = [k for k in keys if k not in diff and set(a[k]) == {'skip'}]
+        allowed = not_compared = 0
+        for k in both_skip:
+            if not req.covers(mode, mplan):
+                not_compared += 1
+            elif all(req.allowed(v, mode, mplan, r) for v in (c, rust) for _, r in cells[v][k]):
+                allowed += 1
+            else:
+                not_compared += 1
+                problems.append('parity %s: %s: SKIP on both %s and %s, which %s does not '
+                                'allow: a required result, nothing compared (MISSING)'
+                                % (mode, k, c, rust, req.source))
         n = {kind: str(sum(len(b.get(k) or a[k]) for k in keys if k.startswith(kind + ':')))
              for kind in ('guest', 'oracle', 'differential')}
-        rows.append((mode, n['guest'], n['oracle'], n['differential'],
-                     str(len(keys) - len(diff)), str(len(diff)) if diff else 'none'))
+        same = str(len(keys) - len(diff) - not_compared)
+        if allowed:
+            same += ' (%d of them allowed SKIPs)' % allowed
+        differences = str(len(diff)) if diff else 'none'
+        if not_compared:
+            differences = '%s; %d SKIP on both, not compared' % (differences, not_compared)
+        rows.append((mode, n['guest'], n['oracle'], n['differential'], same, differences))
+    return rows, problems
+
+
+def required_table(req, runs, plan, modes, variants):
+    """The table of what must run: each cell against the list (required.txt).
+
+    Returns (rows, problems): a row per cell, and a problem per required
+    result that did not arrive and per SKIP that the list does not allow
+    (see required.py). A cell of a mode the list does not cover is "not
+    listed", a cell without a run directory "no result".
+    """
+    rows = [('variant', 'IOMMU', 'plan', 'required', 'arrived', 'SKIP allowed',
+             'SKIP not allowed', 'what must run')]
+    problems = []
+    for mode in modes:
+        mplan = PLAN_BY_MODE.get(mode, plan)
+        for v in variants:
+            d = run_dir(runs, v, mode, plan)
+            if not req.covers(mode, mplan):
+                rows.append((v, mode, mplan, '-', '-', '-', '-', 'not listed'))
+                continue
+            if not os.path.isdir(d):
+                n = len(req.requirements(v, mode, mplan))
+                rows.append((v, mode, mplan, str(n), '0', '-', '-', 'no result'))
+                problems.append('what must run %s/%s/%s: no result' % (v, mode, mplan))
+                continue
+            n, present, allowed, bad = required.check_run(req, v, mode, mplan, d)
+            unexpected = sum(1 for p in bad if p.startswith('unexpected SKIP'))
+            rows.append((v, mode, mplan, str(n), str(present), str(allowed), str(unexpected),
+                         'FAIL' if bad else 'PASS'))
+            for p in bad:
+                problems.append('what must run %s/%s/%s: %s%s' % (
+                    v, mode, mplan, p, ' (MISSING)' if p.startswith('missing') else ''))
     return rows, problems
 
 
