@@ -14,23 +14,10 @@ import unittest
 from contextlib import redirect_stdout
 
 import iommu_reset_oracle as o
+from test_oracle import cfg, data, ts
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 FN = '0000:02:00.0'
 DEV = o.DevInfo(FN, exp=0x40, pm=0x80, ats=0x100, bridge='0000:00:03.0')
-
-
-def data(name):
-    with open(os.path.join(HERE, 'testdata', name)) as f:
-        return f.readlines()
-
-
-def ts(us):
-    return '1@%d.%06d:' % (100 + us // 1000000, us % 1000000)
-
-
-def cfg(us, bdf, off, val, name='dev'):
-    return '%spci_cfg_write %s %s @0x%x <- 0x%x\n' % (ts(us), name, bdf, off, val)
 
 
 def inv(us, sid):

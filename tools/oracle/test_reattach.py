@@ -12,14 +12,11 @@ every reset in VT-d legacy mode) and must now fail or pass on what comes
 after the last window.
 """
 
-import io
 import json
-import os
-import tempfile
 import unittest
-from contextlib import redirect_stdout
 
 import iommu_reset_oracle as o
+from test_evidence import cli as evidence_cli
 
 FN = '0000:02:00.0'
 SID = 0x200
@@ -122,17 +119,10 @@ def old_rule(row, legacy):
 
 
 def cli(lines, console, *flags):
-    with tempfile.TemporaryDirectory() as tmp:
-        tr, log = os.path.join(tmp, 'trace.log'), os.path.join(tmp, 'tests.log')
-        with open(tr, 'w') as f:
-            f.writelines(lines)
-        with open(log, 'w') as f:
-            f.writelines(console)
-        out = io.StringIO()
-        with redirect_stdout(out):
-            rc = o.main([tr, '--guest-log', log] + list(flags))
-    js = next(l for l in out.getvalue().splitlines() if l.startswith('ORACLE-JSON'))
-    return rc, out.getvalue(), json.loads(js.split(' ', 1)[1])
+    """(exit status, stdout, the ORACLE-JSON document) of the oracle's command line."""
+    rc, out = evidence_cli(lines, console, *flags)
+    js = next(l for l in out.splitlines() if l.startswith('ORACLE-JSON'))
+    return rc, out, json.loads(js.split(' ', 1)[1])
 
 
 EXPECT = '# oracle-expect phase=1 name=sysfs-flr bdf=%s expect=clean\n' % FN
