@@ -8,9 +8,23 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-phases_start
 PLAN=${PLAN:-full}
 MODE=${MODE:-legacy}
+VARIANTS=${VARIANTS:-upstream ours-c ours}
+# Bad input fails first, before anything is installed or built.
+[ -x "$HARNESS_DIR/guest/plans/$PLAN" ] ||
+	die "unknown PLAN=$PLAN: one of $(ls "$HARNESS_DIR/guest/plans" | paste -sd' ')"
+case $MODE in
+legacy | scalable | pasid | amd) ;;
+*) die "unknown MODE=$MODE: one of legacy scalable pasid amd" ;;
+esac
+for v in $VARIANTS; do
+	case $v in
+	upstream | ours-c | ours) ;;
+	*) die "unknown variant '$v' in VARIANTS=$VARIANTS: one of upstream ours-c ours" ;;
+	esac
+done
+phases_start
 vm_jobs > /dev/null
 
 for s in deps.sh fetch-base.sh prepare.sh; do
@@ -19,7 +33,6 @@ done
 # upstream: pristine 7.3 (C helpers); ours-c: the patched tree with the C
 # helpers; ours: the patched tree with the Rust helpers. ours-c and ours run
 # the same Rust sample driver, so their numbers compare C and Rust directly.
-VARIANTS=${VARIANTS:-upstream ours-c ours}
 for v in $VARIANTS; do
 	phase_begin "build $v"; "$HARNESS_DIR/build.sh" $v; phase_end
 done
