@@ -240,15 +240,20 @@ def read_lines(path):
         return None
 
 
-def oracle_verdicts(run_dir):
-    """The oracle's JSON verdicts of a run, or None."""
+def oracle_json(run_dir):
+    """The oracle's JSON document of a run (its ORACLE-JSON line), or None."""
     for line in read_lines(os.path.join(run_dir, 'oracle.txt')) or ():
         if line.startswith('ORACLE-JSON '):
             try:
-                return json.loads(line.split(' ', 1)[1])['verdicts']
-            except (ValueError, KeyError):
+                return json.loads(line.split(' ', 1)[1])
+            except ValueError:
                 return None
     return None
+
+
+def oracle_verdicts(run_dir):
+    """The oracle's JSON verdicts of a run, or None."""
+    return (oracle_json(run_dir) or {}).get('verdicts')
 
 
 def results_of(run_dir):

@@ -34,7 +34,6 @@ upstream passes: the gap was not reproduced).
 """
 
 import collections
-import json
 import os
 import re
 import sys
@@ -99,14 +98,11 @@ def run_dir(runs, variant, mode, plan):
 
 def load(run_dir):
     """(oracle JSON, console text) of one run, or None."""
-    try:
-        with open(run_dir + '/oracle.txt') as f:
-            js = next(l for l in f if l.startswith('ORACLE-JSON'))
-        with open(run_dir + '/tests.log', errors='replace') as f:
-            con = f.read()
-    except (OSError, StopIteration):
+    res = required.oracle_json(run_dir)
+    con = required.read_lines(os.path.join(run_dir, 'tests.log'))
+    if res is None or con is None:
         return None
-    return json.loads(js.split(' ', 1)[1]), con
+    return res, ''.join(con)
 
 
 def expectations(con):
@@ -288,8 +284,7 @@ def misuse_row(lint):
 # The word of a differential verdict in its cell, by the oracle's status.
 GAP_WORDS = {'ok': 'PASS', 'fail': 'FAIL', 'xfail': 'FAIL (XFAIL)', 'skip': 'n/a',
              'blind': 'BLIND'}
-BDF = r'[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]'
-ORACLE_VERDICT_RE = re.compile(r'^oracle: phase (\d+) \S+ on (%s)\b' % BDF)
+ORACLE_VERDICT_RE = re.compile(r'^oracle: phase (\d+) \S+ on (%s)\b' % required.BDF)
 
 
 def gap_word(verdict, rows, exp):
@@ -301,7 +296,7 @@ def gap_word(verdict, rows, exp):
     or negative-control expectation, nothing of the function in the phase
     of a no-block one. A baseline that passes does not reproduce the gap.
     """
-    st = verdict.get('status', 'ok' if verdict['ok'] else 'fail')
+    st = required.verdict_result(verdict).status
     word = GAP_WORDS.get(st, st.upper())
     if st == 'fail' and 'not reproduced' in verdict['what']:
         word = 'FAIL (not reproduced)'
@@ -350,7 +345,7 @@ def gap_table(runs, plan, modes, variants, expected=None):
             for verdict in res['verdicts']:
                 if not verdict.get('gap'):
                     continue
-                name = re.sub(r'^(?:oracle: phase \d+|guest:) (\S+) on .*', r'\1', verdict['what'])
+                name = required.verdict_result(verdict).name or verdict['what']
                 key = (verdict['gap'], name, mode)
                 if key not in status:
                     status[key] = {}
@@ -412,14 +407,8 @@ def _collect(run_dir):
     return out
 
 
-def verdicts(run_dir):
-    """Every verdict of one run: {key: [statuses]}, or None without a result.
-
-    See _collect() for the keys.
-    """
-    got = _collect(run_dir)
-    if got is None:
-        return None
+def _statuses(got):
+    """{key: sorted statuses} of a run's _collect()."""
     return {k: sorted(st for st, _ in v) for k, v in got.items()}
 
 
@@ -454,8 +443,7 @@ def parity(runs, plan, modes, c='ours-c', rust='ours', req=None):
             rows.append((mode, '-', '-', '-', '-', 'no result from ' + missing))
             problems.append('parity %s: no result from %s (MISSING)' % (mode, missing))
             continue
-        a = {k: sorted(st for st, _ in v) for k, v in cells[c].items()}
-        b = {k: sorted(st for st, _ in v) for k, v in cells[rust].items()}
+        a, b = _statuses(cells[c]), _statuses(cells[rust])
         mplan = PLAN_BY_MODE.get(mode, plan)
         keys = sorted(set(a) | set(b))
         diff = [k for k in keys if a.get(k) != b.get(k)]
