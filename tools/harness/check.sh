@@ -97,20 +97,16 @@ vm_boot() {
 # the guest's own scan sees only its last 128 KiB), a result of its own;
 # with --hung (run-vm.sh stopped the boot), first a failure with its tail.
 console_scan() {
-	local variant=$1 label=$2 file=$3 st desc flags=()
+	local variant=$1 label=$2 file=$3 flags=()
 	shift 3
 	[ "$variant" = upstream ] && flags+=(--baseline)
-	while IFS=$'\t' read -r st desc; do
-		case $st in
-		'#') printf '#   %s\n' "$desc" ;;
-		*) ktap_result "$st" "$desc" ;;
-		esac
-	done < <(python3 "$REPO_DIR/tools/oracle/console_scan.py" "${flags[@]}" "$@" "$label" "$file")
+	ktap_results < <(python3 "$REPO_DIR/tools/oracle/console_scan.py" "${flags[@]}" "$@" \
+		"$label" "$file")
 }
 
 # vm_import VARIANT PLAN MODE: the KTAP results of a cell vm_boot booted.
 vm_import() {
-	local variant=$1 plan=$2 mode=$3 run rc hung=() st desc
+	local variant=$1 plan=$2 mode=$3 run rc hung=()
 	local label=$variant/$mode/$plan
 	run=$OUT_ROOT/runs/$variant-$mode-$plan
 	rc=$(cat "$run.rc" 2>/dev/null || echo none)
@@ -133,9 +129,7 @@ vm_import() {
 	# What must run (required.txt): every selftest, KUnit suite and oracle
 	# verdict the cell must produce arrived, and no SKIP the list does not
 	# allow (tools/harness/required.py).
-	while IFS=$'\t' read -r st desc; do
-		ktap_result "$st" "$desc"
-	done < <(python3 "$HARNESS_DIR/required.py" "$variant" "$mode" "$plan" "$run" "$label")
+	ktap_results < <(python3 "$HARNESS_DIR/required.py" "$variant" "$mode" "$plan" "$run" "$label")
 	if [ -s "$run/oracle.txt" ]; then
 		{ echo "oracle $label:"; grep -v '^ORACLE-JSON\|^PASS\|^FAIL' "$run/oracle.txt"; } |
 			tee -a "$OUT_ROOT/oracle-summary.txt"

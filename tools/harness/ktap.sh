@@ -16,6 +16,19 @@ ktap_result() {
 	printf '%s\n' "${KTAP_RESULTS[-1]}"
 }
 
+# ktap_results: results from "STATUS<TAB>DESCRIPTION" lines on stdin, as the
+# host-side checkers print them (console_scan.py, required.py); STATUS "#"
+# is a line of diagnostics.
+ktap_results() {
+	local st desc
+	while IFS=$'\t' read -r st desc; do
+		case $st in
+		'#') printf '#   %s\n' "$desc" ;;
+		*) ktap_result "$st" "$desc" ;;
+		esac
+	done
+}
+
 # ktap_import PREFIX FILE: the results of the guest's test channel (its own
 # serial port) as host results; lost or garbled output fails (see
 # ktap_import.py).
