@@ -51,6 +51,18 @@ stopped before its last reset after running between earlier ones (the last
 resets were done without load), and a phase that ended inside its last
 window (the guest moved on before the function could answer).
 
+A secondary bus reset resets every function below the bridge, so a clean
+expectation of one of them is judged on all of them: each other ATS
+function that the same bus resets reset must have no invalidation in its
+windows and must be re-attached as well; one that got no invalidation at
+all in the phase leaves the verdict blind (no load reached it).
+
+A domain change (an attach, or the blocking of prepare) flushes the
+function's whole device-IOTLB in both VT-d modes; the load only invalidates
+ranges. Expectation "no-attach" counts those flushes inside the function's
+windows (an attach that reached it while it slept or was reset) and must see
+none; its negative control "attach-reaches" must see at least one.
+
 Where the registers sit comes from "# oracle-dev" lines in the guest's
 test channel (its second serial port) (printed by the selftests), test phases from writes of the phase
 number to the Interrupt Line register (0x3c) of the host bridge 00:00.0, and
@@ -87,7 +99,8 @@ INV_RE = re.compile(r'invalidate desc type (\S+) high 0x([0-9a-f]+) '
 DEV_RE = re.compile(r'# oracle-dev bdf=(\S+) exp=0x([0-9a-f]+) pm=0x([0-9a-f]+)'
                     r' ats=0x([0-9a-f]+) bridge=(\S+)(?: af=0x([0-9a-f]+))?')
 EXPECT_RE = re.compile(r'# oracle-expect phase=(\d+) name=(\S+) bdf=(\S+) '
-                       r'expect=(clean|violation|no-block|attached)(?: gap=(\S+))?')
+                       r'expect=(clean|violation|no-block|attached|no-attach|attach-reaches)'
+                       r'(?: gap=(\S+))?')
 GUEST_RE = re.compile(r'# guest-verdict name=(\S+) bdf=(\S+) gap=(\S+) ok=([01]|na)(?: (.*))?$')
 
 MARKER_BDF = '0000:00:00.0'
@@ -143,6 +156,8 @@ class Reset:
         self.phase = phase
         self.ats_enabled = ats_enabled
         self.invalidations = 0
+        self.flushes = 0    # of those, flushes of the whole device-IOTLB
+        self.peers = ()     # the other functions one secondary bus reset reset
 
 
 def bdf_str(bus, dev, fn):
@@ -192,6 +207,7 @@ class Oracle:
         self.invs = defaultdict(list)       # bdf -> [t]
         self.invs_in_phase = defaultdict(list)  # (phase, bdf) -> [t]
         self.flushes = defaultdict(Counter)  # (phase, bdf) -> {t: whole flushes at t}
+        self.flush_times = defaultdict(list)  # bdf -> [t] of whole flushes
         self.phase_end = {}                 # phase -> t of the marker that left it
         self.reattach = {}                  # see _reattach()
         self.inv_total = defaultdict(int)   # (phase, bdf) -> n
@@ -265,8 +281,10 @@ class Oracle:
         if bctl is not None:
             if bctl & PCI_BRIDGE_CTL_BUS_RESET:
                 if bdf not in self.open_sbr:
-                    self.open_sbr[bdf] = [self._start(f, 'sbr', t)
-                                          for f in self._below(bdf)]
+                    rs = [self._start(f, 'sbr', t) for f in self._below(bdf)]
+                    for r in rs:
+                        r.peers = tuple(p.bdf for p in rs if p is not r)
+                    self.open_sbr[bdf] = rs
             elif bdf in self.open_sbr:
                 for r in self.open_sbr.pop(bdf):
                     r.end = t + self.window_us
@@ -312,6 +330,7 @@ class Oracle:
         self.invs_in_phase[(self.phase, bdf)].append(t)
         if not load:
             self.flushes[(self.phase, bdf)][t] += 1
+            self.flush_times[bdf].append(t)
         self.inv_total[(self.phase, bdf)] += 1
 
     def feed(self, lines, amd_function=None):
@@ -352,7 +371,7 @@ class Oracle:
 
     def finish(self):
         """Close open windows at the end of the trace; count invalidations."""
-        for times in self.invs.values():
+        for times in list(self.invs.values()) + list(self.flush_times.values()):
             # Lines a few microseconds out of order (see MAX_BACKSTEP_US).
             times.sort()
         for r in self.resets:
@@ -361,6 +380,9 @@ class Oracle:
             times = self.invs.get(r.bdf, [])
             r.invalidations = (bisect.bisect_right(times, r.end) -
                                bisect.bisect_left(times, r.start))
+            times = self.flush_times.get(r.bdf, [])
+            r.flushes = (bisect.bisect_right(times, r.end) -
+                         bisect.bisect_left(times, r.start))
         self.reattach = self._reattach()
         return self
 
@@ -431,12 +453,16 @@ class Oracle:
                                   'sbr': 0, 'resets': 0, 'inv_total':
                                   self.inv_total.get((phase, bdf), 0),
                                   'inv_in_windows': 0, 'windows_hit': 0,
+                                  'flush_in_windows': 0,
                                   'ats_off_before': 0, 'ats_known': 0,
                                   'ats_disables': self.ats_disables.get((phase, bdf), 0),
                                   # Set for the (phase, function) pairs with resets.
                                   'load_before_first': None, 'load_between': None,
                                   'load_before_last': None, 'inv_after_last': None,
-                                  'ended_in_window': None}
+                                  'ended_in_window': None,
+                                  # The functions a bus reset of this one also reset:
+                                  # with an ATS capability, and without one.
+                                  'sbr_peers': [], 'sbr_peers_no_ats': []}
             if (phase, bdf) in self.reattach:
                 before, between, gap, after, ended = self.reattach[(phase, bdf)]
                 rows[(phase, bdf)].update(load_before_first=before, load_between=between,
@@ -447,10 +473,19 @@ class Oracle:
             row[r.kind] += 1
             row['resets'] += 1
             row['inv_in_windows'] += r.invalidations
+            row['flush_in_windows'] += r.flushes
             row['windows_hit'] += 1 if r.invalidations else 0
+            for p in r.peers:
+                d = self.devs.get(p)
+                key = 'sbr_peers' if d and d.ats else 'sbr_peers_no_ats'
+                if p not in row[key]:
+                    row[key].append(p)
             if r.ats_enabled is not None:
                 row['ats_known'] += 1
                 row['ats_off_before'] += 0 if r.ats_enabled else 1
+        for row in rows.values():
+            row['sbr_peers'].sort()
+            row['sbr_peers_no_ats'].sort()
         return [rows[k] for k in sorted(rows)]
 
 
@@ -486,6 +521,35 @@ def reattach(r):
     return ('not re-attached: no device-IOTLB invalidation for %s after its last reset '
             '(load: %d before its first, %d between, %d just before the last)'
             % (r['bdf'], r['load_before_first'], between, gap)), None
+
+
+def peers(r, by_key):
+    """The other functions that the bus resets of a clean phase's function reset.
+
+    Every function below the bridge is reset, not only the one the reset was
+    asked for: each ATS function among them must get no device-IOTLB
+    invalidation in its windows and must be seen working again after its last
+    one, as the function itself (reattach()). Returns (hit, failures, blind,
+    note): the peers with invalidations in windows, the re-attachment
+    failures, the peers that got no invalidation at all in the phase (no load
+    reached them: not judged), and a note on those without ATS (nothing to
+    judge).
+    """
+    hit, failures, blind = [], [], []
+    for p in r.get('sbr_peers') or []:
+        pr = by_key.get((r['phase'], p))
+        if not pr or not pr['inv_total']:
+            blind.append(p)
+            continue
+        if pr['inv_in_windows']:
+            hit.append('%s %d' % (p, pr['inv_in_windows']))
+        failure, _ = reattach(pr)
+        if failure:
+            failures.append(failure)
+    no_ats = r.get('sbr_peers_no_ats') or []
+    note = ('also reset, without ATS (nothing to judge): %s' % ', '.join(no_ats)
+            if no_ats else None)
+    return hit, failures, blind, note
 
 
 def check(rows, expects, require_ats_off=False, baseline=False, ats_observable=True,
@@ -547,12 +611,25 @@ def check(rows, expects, require_ats_off=False, baseline=False, ats_observable=T
                         e['gap']))
             continue
         elif e['expect'] == 'clean':
-            ok = r['inv_in_windows'] == 0
+            hit, peer_failures, blind, peer_note = peers(r, by_key)
+            if blind:
+                out.append(('blind', what + ': %s, reset with it by its bus resets, got no '
+                            'device-IOTLB invalidation in the phase (no load reached it: '
+                            'oracle blind)' % ', '.join(blind), e['gap']))
+                continue
+            ok = r['inv_in_windows'] == 0 and not hit
             failure, note = reattach(r)
+            if peer_failures:
+                failure = '; '.join(([failure] if failure else []) + peer_failures)
             why = ('%s: %d resets, %d device-IOTLB invalidations in windows (%d outside, %d '
                    'after the last)' % (what, r['resets'], r['inv_in_windows'],
                                         r['inv_total'] - r['inv_in_windows'],
                                         r['inv_after_last']))
+            if r.get('sbr_peers'):
+                why += ('; reset with it: %s, in their windows: %s' % (
+                    ', '.join(r['sbr_peers']), ', '.join(hit) if hit else 'none'))
+            if peer_note and notes is not None:
+                notes.append('%s: %s' % (what, peer_note))
             if require_ats_off:
                 ok = ok and r['ats_off_before'] == r['resets']
                 why += ', ATS off before %d/%d' % (r['ats_off_before'], r['resets'])
@@ -568,6 +645,15 @@ def check(rows, expects, require_ats_off=False, baseline=False, ats_observable=T
                                 % e['gap'], e['gap']))
                     continue
                 ok = False
+        elif e['expect'] in ('no-attach', 'attach-reaches'):
+            # A domain change (attach) flushes the function's whole device-IOTLB
+            # in both VT-d modes; the load only invalidates ranges.
+            neg = e['expect'] == 'attach-reaches'
+            ok = bool(r['flush_in_windows']) == neg
+            why = ('%s%s: %d resets, %d flushes of the whole device-IOTLB (a domain change) '
+                   'in windows, expected %s' % (what, ' (negative control)' if neg else '',
+                                                r['resets'], r['flush_in_windows'],
+                                                '>= 1' if neg else '0'))
         else:
             ok = r['inv_in_windows'] > 0
             why = ('%s (negative control): %d resets, %d device-IOTLB invalidations in '
