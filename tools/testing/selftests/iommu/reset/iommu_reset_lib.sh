@@ -188,11 +188,14 @@ oracle_phase() {
 	sleep 0.1
 }
 
-# oracle_expect NAME BDF clean|violation|no-block [gap=NAME]: what the
-# current phase must show for BDF: no device-IOTLB invalidation inside a
-# reset window (clean), at least one (violation, the negative controls), or
-# no blocking at all (no-block: no reset and no ATS disable). gap= names a
-# known gap of the 7.3 helpers that this expectation shows.
+# oracle_expect NAME BDF clean|violation|no-block|no-attach|attach-reaches [gap=NAME]:
+# what the current phase must show for BDF: no device-IOTLB invalidation
+# inside a reset window (clean; for every function a bus reset resets), at
+# least one (violation, the negative controls), no blocking at all
+# (no-block: no reset and no ATS disable), no flush of the whole
+# device-IOTLB, which a domain change sends, inside a window (no-attach) or
+# at least one (attach-reaches, its negative control). gap= names a known
+# gap of the 7.3 helpers that this expectation shows.
 oracle_expect() {
 	[ "${IOMMU_RESET_ORACLE:-0}" = 1 ] || return 0
 	echo "# oracle-expect phase=$ORACLE_PHASE name=$1 bdf=$2 expect=$3${4:+ $4}"

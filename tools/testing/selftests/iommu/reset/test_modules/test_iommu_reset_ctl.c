@@ -29,6 +29,13 @@
  *                                 not come back from its reset
  *                reset_bus BDF    pci_reset_bus() of the function: the
  *                                 slot or bus reset of VFIO's hot reset
+ *                raw_sbr BDF      a secondary bus reset of the bridge BDF
+ *                                 that bypasses the PCI core's reset paths,
+ *                                 and so the IOMMU reset helpers (negative
+ *                                 control of the selftests; never do this
+ *                                 outside a test): the config space of every
+ *                                 function below is saved before and
+ *                                 restored after, top down
  *                bridge_d3 BDF    pci_set_power_state() of a bridge to D3hot
  *                                 and back to D0 (config space saved and
  *                                 restored around it), counting the calls
@@ -73,6 +80,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/iommu.h>
 #include <linux/kprobes.h>
 #include <linux/module.h>
@@ -594,6 +602,47 @@ static int ctl_bridge_d3(struct pci_dev *bridge, bool locked)
 	return 0;
 }
 
+static int ctl_save_one(struct pci_dev *dev, void *unused)
+{
+	pci_save_state(dev);
+	return 0;
+}
+
+static int ctl_restore_one(struct pci_dev *dev, void *unused)
+{
+	pci_restore_state(dev);
+	return 0;
+}
+
+/*
+ * Assert and release a secondary bus reset on @bridge as
+ * pci_reset_secondary_bus() does, without pci_bridge_secondary_bus_reset()
+ * and its callers: nothing blocks the IOMMU for the functions below. Every
+ * function below is given the time a function needs after a conventional
+ * reset (PCIe r6 6.6.1: 1 s before config requests may be refused) and its
+ * saved state back; pci_walk_bus() visits a bridge before the functions
+ * below it, so their bus numbers are back before they are restored.
+ */
+static int ctl_raw_sbr(struct pci_dev *bridge)
+{
+	u16 ctrl;
+
+	if (!bridge->subordinate)
+		return -EINVAL;
+	pci_walk_bus(bridge->subordinate, ctl_save_one, NULL);
+	pci_read_config_word(bridge, PCI_BRIDGE_CONTROL, &ctrl);
+	pci_write_config_word(bridge, PCI_BRIDGE_CONTROL,
+			      ctrl | PCI_BRIDGE_CTL_BUS_RESET);
+	/* Trst: at least 1 ms of reset, as pci_reset_secondary_bus() waits 2 */
+	msleep(2);
+	pci_write_config_word(bridge, PCI_BRIDGE_CONTROL,
+			      ctrl & ~PCI_BRIDGE_CTL_BUS_RESET);
+	ssleep(1);
+	pci_walk_bus(bridge->subordinate, ctl_restore_one, NULL);
+	pci_info(bridge, "test secondary bus reset, IOMMU not blocked\n");
+	return 0;
+}
+
 static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 				 size_t len, loff_t *ppos)
 {
@@ -642,6 +691,8 @@ static ssize_t ctl_control_write(struct file *file, const char __user *ubuf,
 		ret = ctl_fail_wait(pdev);
 	else if (!strcmp(cmd, "reset_bus"))
 		ret = pci_reset_bus(pdev);
+	else if (!strcmp(cmd, "raw_sbr"))
+		ret = ctl_raw_sbr(pdev);
 	else if (!strcmp(cmd, "bridge_d3"))
 		ret = ctl_bridge_d3(pdev, false);
 	else if (!strcmp(cmd, "bridge_d3_locked"))

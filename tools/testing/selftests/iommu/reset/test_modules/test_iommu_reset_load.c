@@ -2,16 +2,17 @@
 /*
  * Streaming-DMA load generator for the IOMMU reset selftests.
  *
- * Maps and unmaps one page for a PCI function in a loop from one or more
- * kernel threads. With iommu.strict=1 every unmap makes the IOMMU driver
+ * Maps and unmaps one page for each of one or more PCI functions in a loop,
+ * from one or more kernel threads per function. With iommu.strict=1 every unmap makes the IOMMU driver
  * flush its IOTLB and, when ATS is enabled, the function's device-IOTLB: the
  * invalidations that must not reach the function while it is being reset.
  * The generator does not depend on the function answering DMA, so it keeps
  * running through resets, including the raw FLR negative control.
  *
  * debugfs (/sys/kernel/debug/iommu_reset_load/):
- *   stats    map/unmap operations and mapping errors
- *   raw_flr  write "1": initiate an FLR by writing DEVCTL directly, bypassing
+ *   stats    map/unmap operations and mapping errors (of all functions)
+ *   raw_flr  write "1": initiate an FLR of the first function by writing
+ *            DEVCTL directly, bypassing
  *            pci_reset_function() and the IOMMU reset helpers (negative
  *            control for the selftests; never do this outside a test)
  */
@@ -31,14 +32,23 @@
 
 static char *bdf;
 module_param(bdf, charp, 0444);
-MODULE_PARM_DESC(bdf, "PCI function to load, as DDDD:BB:DD.F (required)");
+MODULE_PARM_DESC(bdf, "PCI functions to load, as DDDD:BB:DD.F[,DDDD:BB:DD.F...] (required)");
 
 static unsigned int threads = 1;
 module_param(threads, uint, 0444);
-MODULE_PARM_DESC(threads, "number of load threads (1-8, default 1)");
+MODULE_PARM_DESC(threads, "load threads per function (default 1; 8 in all at most)");
 
-static struct pci_dev *load_pdev;
+/* One load thread: the function it maps for and its page */
+struct load_worker {
+	struct pci_dev *pdev;
+	void *buf;
+};
+
+static struct pci_dev *load_pdevs[LOAD_MAX_THREADS];
+static unsigned int load_nr_pdevs;
+static struct pci_dev *load_pdev;	/* the first one, for raw_flr */
 static struct task_struct *load_tasks[LOAD_MAX_THREADS];
+static struct load_worker load_workers[LOAD_MAX_THREADS];
 static struct dentry *load_dir;
 static atomic64_t load_ops;
 static atomic64_t load_errors;
@@ -46,8 +56,9 @@ static atomic64_t load_raw_flrs;
 
 static int load_thread(void *data)
 {
-	struct device *dev = &load_pdev->dev;
-	void *buf = data;
+	struct load_worker *w = data;
+	struct device *dev = &w->pdev->dev;
+	void *buf = w->buf;
 	unsigned long n = 0;
 	dma_addr_t addr;
 
@@ -70,14 +81,16 @@ static int load_thread(void *data)
 		else
 			cond_resched();
 	}
-	kfree(buf);
 	return 0;
 }
 
 static int stats_show(struct seq_file *s, void *unused)
 {
-	seq_printf(s, "device %s\n", pci_name(load_pdev));
-	seq_printf(s, "threads %u\n", threads);
+	unsigned int i;
+
+	for (i = 0; i < load_nr_pdevs; i++)
+		seq_printf(s, "device %s\n", pci_name(load_pdevs[i]));
+	seq_printf(s, "threads %u\n", threads * load_nr_pdevs);
 	seq_printf(s, "ops %lld\n", atomic64_read(&load_ops));
 	seq_printf(s, "errors %lld\n", atomic64_read(&load_errors));
 	seq_printf(s, "raw_flrs %lld\n", atomic64_read(&load_raw_flrs));
@@ -133,37 +146,74 @@ static void load_stop(void)
 		if (load_tasks[i])
 			kthread_stop(load_tasks[i]);
 		load_tasks[i] = NULL;
+		kfree(load_workers[i].buf);
+		load_workers[i].buf = NULL;
 	}
+}
+
+static void load_put_pdevs(void)
+{
+	while (load_nr_pdevs)
+		pci_dev_put(load_pdevs[--load_nr_pdevs]);
+}
+
+/* The functions of the bdf parameter, or an error (the module then fails to load) */
+static int load_get_pdevs(void)
+{
+	unsigned int domain, bus, slot, fn;
+	const char *p = bdf;
+	int len;
+
+	while (p && *p) {
+		if (sscanf(p, "%x:%x:%x.%x%n", &domain, &bus, &slot, &fn, &len) != 4 ||
+		    bus > 0xff || slot > 0x1f || fn > 7 || (p[len] && p[len] != ',')) {
+			pr_err("bdf=DDDD:BB:DD.F[,...]: cannot read '%s'\n", p);
+			return -EINVAL;
+		}
+		if (load_nr_pdevs == LOAD_MAX_THREADS) {
+			pr_err("bdf: more than %d functions\n", LOAD_MAX_THREADS);
+			return -EINVAL;
+		}
+		load_pdevs[load_nr_pdevs] =
+			pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(slot, fn));
+		if (!load_pdevs[load_nr_pdevs]) {
+			pr_err("no PCI function %.*s\n", len, p);
+			return -ENODEV;
+		}
+		load_nr_pdevs++;
+		p += len + (p[len] == ',');
+	}
+	if (!load_nr_pdevs) {
+		pr_err("bdf=DDDD:BB:DD.F[,...] is required\n");
+		return -EINVAL;
+	}
+	load_pdev = load_pdevs[0];
+	return 0;
 }
 
 static int __init load_init(void)
 {
-	unsigned int domain, bus, slot, fn, i;
-	void *buf;
+	unsigned int i;
+	int ret;
 
-	if (!bdf || sscanf(bdf, "%x:%x:%x.%x", &domain, &bus, &slot, &fn) != 4 ||
-	    bus > 0xff || slot > 0x1f || fn > 7) {
-		pr_err("bdf=DDDD:BB:DD.F is required (got '%s')\n", bdf ?: "");
-		return -EINVAL;
-	}
-	if (threads < 1 || threads > LOAD_MAX_THREADS) {
-		pr_err("threads=%u out of range (1-%d)\n", threads, LOAD_MAX_THREADS);
-		return -EINVAL;
-	}
-
-	load_pdev = pci_get_domain_bus_and_slot(domain, bus, PCI_DEVFN(slot, fn));
-	if (!load_pdev) {
-		pr_err("no PCI function %s\n", bdf);
-		return -ENODEV;
+	ret = load_get_pdevs();
+	if (ret)
+		goto err;
+	if (threads < 1 || threads * load_nr_pdevs > LOAD_MAX_THREADS) {
+		pr_err("threads=%u per function out of range (%u functions, %d threads at most)\n",
+		       threads, load_nr_pdevs, LOAD_MAX_THREADS);
+		ret = -EINVAL;
+		goto err;
 	}
 
-	for (i = 0; i < threads; i++) {
-		buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
-		if (!buf)
+	ret = -ENOMEM;
+	for (i = 0; i < threads * load_nr_pdevs; i++) {
+		load_workers[i].pdev = load_pdevs[i % load_nr_pdevs];
+		load_workers[i].buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
+		if (!load_workers[i].buf)
 			goto err;
-		load_tasks[i] = kthread_run(load_thread, buf, "iommu_load/%u", i);
+		load_tasks[i] = kthread_run(load_thread, &load_workers[i], "iommu_load/%u", i);
 		if (IS_ERR(load_tasks[i])) {
-			kfree(buf);
 			load_tasks[i] = NULL;
 			goto err;
 		}
@@ -172,22 +222,23 @@ static int __init load_init(void)
 	load_dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("stats", 0444, load_dir, NULL, &stats_fops);
 	debugfs_create_file("raw_flr", 0200, load_dir, NULL, &raw_flr_fops);
-	pr_info("%u thread(s) loading %s\n", threads, pci_name(load_pdev));
+	pr_info("%u thread(s) loading %s (%u functions)\n", threads * load_nr_pdevs,
+		bdf, load_nr_pdevs);
 	return 0;
 
 err:
 	load_stop();
-	pci_dev_put(load_pdev);
-	return -ENOMEM;
+	load_put_pdevs();
+	return ret;
 }
 
 static void __exit load_exit(void)
 {
 	debugfs_remove_recursive(load_dir);
 	load_stop();
-	pr_info("%s: %lld ops, %lld errors\n", pci_name(load_pdev),
-		atomic64_read(&load_ops), atomic64_read(&load_errors));
-	pci_dev_put(load_pdev);
+	pr_info("%s: %lld ops, %lld errors\n", bdf, atomic64_read(&load_ops),
+		atomic64_read(&load_errors));
+	load_put_pdevs();
 }
 
 module_init(load_init);

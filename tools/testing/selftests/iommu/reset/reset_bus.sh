@@ -1,0 +1,135 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# A secondary bus reset resets every function below the bridge, at any
+# depth (through a switch: its upstream port, its downstream ports and what
+# is below them), not only the function a reset was asked for. None of them
+# may get an ATS invalidation until the bus is back, and each must work
+# again afterwards.
+#
+#  1. reset_subordinate of BRIDGE under DMA load that reaches every ATS
+#     function below it (the load maps for one function of each IOMMU group
+#     below; every unmap invalidates the device-IOTLB of each ATS function
+#     of that group):
+#     each of them must answer, with ATS enabled, after every reset. Under
+#     QEMU the host oracle judges every function below: no device-IOTLB
+#     invalidation inside a bus-reset window, and invalidations again after
+#     the last one.
+#  2. Negative control: secondary bus resets of BRIDGE that bypass the PCI
+#     core's reset paths (test_iommu_reset_ctl's raw_sbr), under the same
+#     load: the oracle must see invalidations inside the windows of every
+#     ATS function below, the deepest included.
+#
+# Usage: reset_bus.sh [BRIDGE]   (or IOMMU_RESET_BRIDGE=BRIDGE)
+# Needs: a bridge with reset_subordinate and, below it, at least two
+# ATS-capable functions (of at most 8 IOMMU groups), with no driver bound; the
+# test_iommu_reset_load and test_iommu_reset_ctl modules. SKIPs without
+# them.
+
+DIR=$(dirname "$0")
+. "$DIR/iommu_reset_lib.sh"
+
+NR_SBR=${IOMMU_RESET_NR_SBR:-5}
+NR_RAW_SBR=${IOMMU_RESET_NR_RAW_SBR:-2}
+
+ktap_print_header
+bridge=$(reset_norm_bdf "${1:-${IOMMU_RESET_BRIDGE:-}}")
+[ -n "$bridge" ] || reset_skip "no bridge: pass a BDF or set IOMMU_RESET_BRIDGE"
+[ -e "$SYSFS_PCI/$bridge" ] || reset_skip "no PCI function $bridge"
+[ -e "$SYSFS_PCI/$bridge/reset_subordinate" ] ||
+	reset_skip "$bridge has no reset_subordinate attribute (not a bridge?)"
+[ -d "$DEBUGFS" ] || reset_skip "debugfs not mounted"
+
+# Every function below the bridge, at any depth, top down; the functions
+# with ATS among them; whether any has a driver; their IOMMU groups, and
+# one ATS function of each, which the load maps for.
+below=$(find "$(readlink -f "$SYSFS_PCI/$bridge")" -mindepth 1 -type d \
+	-name '????:??:??.?' | sed 's|.*/||' | sort)
+ats_fns="" bound="" groups="" load_fns=""
+for f in $below; do
+	case $(cat "$SYSFS_PCI/$f/class") in
+	0x0604*) continue ;;
+	esac
+	[ -e "$SYSFS_PCI/$f/driver" ] && bound="$bound $f"
+	[ "$(reset_ats_cap "$f")" -ne 0 ] || continue
+	ats_fns="$ats_fns $f"
+	g=$(basename "$(readlink "$SYSFS_PCI/$f/iommu_group" 2>/dev/null)")
+	case " $groups " in
+	*" $g "*) ;;
+	*) groups="$groups $g" load_fns="$load_fns${load_fns:+,}$f" ;;
+	esac
+done
+set -- $ats_fns
+[ $# -ge 2 ] ||
+	reset_skip "fewer than two ATS-capable functions below $bridge: no siblings to judge"
+[ -z "$bound" ] || reset_skip "functions below $bridge have drivers:$bound; unbind them first"
+set -- $groups
+[ $# -le 8 ] || reset_skip "the ATS functions below $bridge are in $# IOMMU groups (8 at most)"
+set -- $ats_fns
+nr_ats=$#
+reset_start_load "$load_fns"
+reset_load_module test_iommu_reset_ctl 2>/dev/null || {
+	rmmod test_iommu_reset_load
+	reset_skip "cannot load test_iommu_reset_ctl"
+}
+
+ktap_set_plan 2
+ktap_print_msg "below $bridge:" $below "(ATS:$ats_fns; load on $load_fns)"
+for f in $below; do
+	oracle_describe "$f"
+done
+
+# answering: how many ATS functions below answer with ATS enabled.
+answering() {
+	n=0
+	for f in $ats_fns; do
+		[ "$(cfg_read "$f" 0 2)" != 65535 ] && reset_ats_enabled "$f" && n=$((n + 1))
+	done
+	echo $n
+}
+
+# resets N NAME COMMAND: N bus resets of the bridge under the load, each by
+# COMMAND; NAME passes when every one succeeded, every ATS function below
+# answered with ATS enabled after each, and the load kept running.
+resets() {
+	nr=$1 name=$2 cmd=$3
+	ops0=$(ops)
+	fail=0 bad=0 i=0
+	while [ $i -lt "$nr" ]; do
+		$cmd || fail=$((fail + 1))
+		[ "$(answering)" -eq "$nr_ats" ] || bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	n=$(($(ops) - ops0))
+	ktap_print_msg "$name: $nr, errors $fail, resets after which a function below" \
+		"did not answer with ATS enabled: $bad, load ops $n"
+	if [ $fail -eq 0 ] && [ $bad -eq 0 ] && [ $n -gt 0 ]; then
+		ktap_test_pass "$name under DMA load"
+	else
+		ktap_test_fail "$name under DMA load"
+	fi
+}
+
+reset_subordinate() { echo 1 2>/dev/null > "$SYSFS_PCI/$bridge/reset_subordinate"; }
+raw_sbr() { reset_ctl raw_sbr "$bridge"; }
+
+# 1: every function below stays fenced for the whole reset, and works again.
+oracle_phase 40
+for f in $ats_fns; do
+	oracle_expect bus-siblings "$f" clean gap=bus-reset-unhooked
+done
+resets "$NR_SBR" "reset_subordinate x$NR_SBR on $bridge, $nr_ats ATS functions below" \
+	reset_subordinate
+
+# 2: the negative control.
+oracle_phase 41
+for f in $ats_fns; do
+	oracle_expect bus-siblings-raw "$f" violation
+done
+resets "$NR_RAW_SBR" "raw secondary bus reset x$NR_RAW_SBR of $bridge (IOMMU not blocked)" \
+	raw_sbr
+
+oracle_phase 42
+rmmod test_iommu_reset_ctl
+rmmod test_iommu_reset_load
+ktap_finished
