@@ -205,9 +205,21 @@ def plan_scripts(plan):
     return re.findall(r'-t iommu/reset:(\S+)', text)
 
 
-def ktap_plan(script):
+def plan_args(plan, script):
+    """The arguments a guest plan gives SCRIPT (KSELFTEST_<SCRIPT>_ARGS)."""
+    var = 'KSELFTEST_%s_ARGS' % re.sub(r'\W', '_', script).upper()
+    with open(os.path.join(PLANS, plan)) as f:
+        m = re.search(r'^export %s=(?:"([^"]*)"|(\S+))' % var, f.read(), re.M)
+    return (m.group(1) or m.group(2)).split() if m else []
+
+
+def ktap_plan(script, plan='full'):
+    """A script's plan: N, or K per argument ("$((K * $#))") of the plan's run."""
     with open(os.path.join(SELFTESTS, script)) as f:
-        return int(re.search(r'^ktap_set_plan (\d+)', f.read(), re.M).group(1))
+        m = re.search(r'^ktap_set_plan (?:(\d+)|\$\(\((\d+) \* \$#\)\))$', f.read(), re.M)
+    if m.group(1):
+        return int(m.group(1))
+    return int(m.group(2)) * len(plan_args(plan, script))
 
 
 def kunit_cases(path, suite):
@@ -247,7 +259,7 @@ class InStepWithTheTree(unittest.TestCase):
                             self.assertEqual(sorted(allows), ['case', 'selftest'],
                                              (plan, v, mode, script))
                         else:
-                            self.assertEqual(n, ktap_plan(script), (plan, v, mode, script))
+                            self.assertEqual(n, ktap_plan(script, plan), (plan, v, mode, script))
 
     def test_kunit_cases(self):
         for plan in ('full', 'pasid'):

@@ -20,11 +20,12 @@
 #     load: the oracle must see invalidations inside the windows of every
 #     ATS function below, the deepest included.
 #
-# Usage: reset_bus.sh [BRIDGE]   (or IOMMU_RESET_BRIDGE=BRIDGE)
-# Needs: a bridge with reset_subordinate and, below it, at least two
-# ATS-capable functions (of at most 8 IOMMU groups), with no driver bound; the
-# test_iommu_reset_load and test_iommu_reset_ctl modules. SKIPs without
-# them.
+# Usage: reset_bus.sh BRIDGE...   (or IOMMU_RESET_BRIDGE="BRIDGE...")
+# Each bridge runs both cases (oracle phases 40 and 41 for the first, 43
+# and 44 for the second, ...). Needs, per bridge: reset_subordinate and,
+# below it, at least two ATS-capable functions (of at most 8 IOMMU groups),
+# with no driver bound (its cases SKIP otherwise); the test_iommu_reset_load
+# and test_iommu_reset_ctl modules.
 
 DIR=$(dirname "$0")
 . "$DIR/iommu_reset_lib.sh"
@@ -33,51 +34,12 @@ NR_SBR=${IOMMU_RESET_NR_SBR:-5}
 NR_RAW_SBR=${IOMMU_RESET_NR_RAW_SBR:-2}
 
 ktap_print_header
-bridge=$(reset_norm_bdf "${1:-${IOMMU_RESET_BRIDGE:-}}")
-[ -n "$bridge" ] || reset_skip "no bridge: pass a BDF or set IOMMU_RESET_BRIDGE"
-[ -e "$SYSFS_PCI/$bridge" ] || reset_skip "no PCI function $bridge"
-[ -e "$SYSFS_PCI/$bridge/reset_subordinate" ] ||
-	reset_skip "$bridge has no reset_subordinate attribute (not a bridge?)"
+[ $# -gt 0 ] || set -- ${IOMMU_RESET_BRIDGE:-}
+[ $# -gt 0 ] || reset_skip "no bridge: pass BDFs or set IOMMU_RESET_BRIDGE"
 [ -d "$DEBUGFS" ] || reset_skip "debugfs not mounted"
-
-# Every function below the bridge, at any depth, top down; the functions
-# with ATS among them; whether any has a driver; their IOMMU groups, and
-# one ATS function of each, which the load maps for.
-below=$(find "$(readlink -f "$SYSFS_PCI/$bridge")" -mindepth 1 -type d \
-	-name '????:??:??.?' | sed 's|.*/||' | sort)
-ats_fns="" bound="" groups="" load_fns=""
-for f in $below; do
-	case $(cat "$SYSFS_PCI/$f/class") in
-	0x0604*) continue ;;
-	esac
-	[ -e "$SYSFS_PCI/$f/driver" ] && bound="$bound $f"
-	[ "$(reset_ats_cap "$f")" -ne 0 ] || continue
-	ats_fns="$ats_fns $f"
-	g=$(basename "$(readlink "$SYSFS_PCI/$f/iommu_group" 2>/dev/null)")
-	case " $groups " in
-	*" $g "*) ;;
-	*) groups="$groups $g" load_fns="$load_fns${load_fns:+,}$f" ;;
-	esac
-done
-set -- $ats_fns
-[ $# -ge 2 ] ||
-	reset_skip "fewer than two ATS-capable functions below $bridge: no siblings to judge"
-[ -z "$bound" ] || reset_skip "functions below $bridge have drivers:$bound; unbind them first"
-set -- $groups
-[ $# -le 8 ] || reset_skip "the ATS functions below $bridge are in $# IOMMU groups (8 at most)"
-set -- $ats_fns
-nr_ats=$#
-reset_start_load "$load_fns"
-reset_load_module test_iommu_reset_ctl 2>/dev/null || {
-	rmmod test_iommu_reset_load
-	reset_skip "cannot load test_iommu_reset_ctl"
-}
-
-ktap_set_plan 2
-ktap_print_msg "below $bridge:" $below "(ATS:$ats_fns; load on $load_fns)"
-for f in $below; do
-	oracle_describe "$f"
-done
+reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
+bridges=$*
+ktap_set_plan $((2 * $#))
 
 # answering: how many ATS functions below answer with ATS enabled.
 answering() {
@@ -113,23 +75,94 @@ resets() {
 reset_subordinate() { echo 1 2>/dev/null > "$SYSFS_PCI/$bridge/reset_subordinate"; }
 raw_sbr() { reset_ctl raw_sbr "$bridge"; }
 
-# 1: every function below stays fenced for the whole reset, and works again.
-oracle_phase 40
-for f in $ats_fns; do
-	oracle_expect bus-siblings "$f" clean gap=bus-reset-unhooked
-done
-resets "$NR_SBR" "reset_subordinate x$NR_SBR on $bridge, $nr_ats ATS functions below" \
-	reset_subordinate
+# skip_bridge WHY: both cases of this bridge SKIP.
+skip_bridge() {
+	ktap_test_skip "reset_subordinate on $bridge: $*"
+	ktap_test_skip "raw secondary bus reset of $bridge: $*"
+}
 
-# 2: the negative control.
-oracle_phase 41
-for f in $ats_fns; do
-	oracle_expect bus-siblings-raw "$f" violation
-done
-resets "$NR_RAW_SBR" "raw secondary bus reset x$NR_RAW_SBR of $bridge (IOMMU not blocked)" \
-	raw_sbr
+# below_bridge: every function below the bridge, at any depth, top down
+# (below); the functions with ATS among them (ats_fns, nr_ats); those with
+# a driver (bound); their IOMMU groups, and one ATS function of each, which
+# the load maps for (groups, load_fns).
+below_bridge() {
+	below=$(find "$(readlink -f "$SYSFS_PCI/$bridge")" -mindepth 1 -type d \
+		-name '????:??:??.?' | sed 's|.*/||' | sort)
+	ats_fns="" bound="" groups="" load_fns="" nr_ats=0
+	for f in $below; do
+		case $(cat "$SYSFS_PCI/$f/class") in
+		0x0604*) continue ;;
+		esac
+		[ -e "$SYSFS_PCI/$f/driver" ] && bound="$bound $f"
+		[ "$(reset_ats_cap "$f")" -ne 0 ] || continue
+		ats_fns="$ats_fns $f"
+		nr_ats=$((nr_ats + 1))
+		g=$(basename "$(readlink "$SYSFS_PCI/$f/iommu_group" 2>/dev/null)")
+		case " $groups " in
+		*" $g "*) ;;
+		*) groups="$groups $g" load_fns="$load_fns${load_fns:+,}$f" ;;
+		esac
+	done
+}
 
-oracle_phase 42
+phase=40
+for b in $bridges; do
+	bridge=$(reset_norm_bdf "$b")
+	p1=$phase p2=$((phase + 1))
+	phase=$((phase + 3))
+	if [ -z "$bridge" ] || [ ! -e "$SYSFS_PCI/$bridge" ]; then
+		bridge=$b
+		skip_bridge "no PCI function $b"
+		continue
+	fi
+	if [ ! -e "$SYSFS_PCI/$bridge/reset_subordinate" ]; then
+		skip_bridge "no reset_subordinate attribute (not a bridge?)"
+		continue
+	fi
+	below_bridge
+	if [ "$nr_ats" -lt 2 ]; then
+		skip_bridge "fewer than two ATS-capable functions below it: no siblings to judge"
+		continue
+	fi
+	if [ -n "$bound" ]; then
+		skip_bridge "functions below it have drivers:$bound; unbind them first"
+		continue
+	fi
+	# shellcheck disable=SC2086
+	set -- $groups
+	if [ $# -gt 8 ]; then
+		skip_bridge "the ATS functions below it are in $# IOMMU groups (8 at most)"
+		continue
+	fi
+	if ! reset_load_module test_iommu_reset_load bdf="$load_fns" threads=1 2>/dev/null; then
+		skip_bridge "cannot load test_iommu_reset_load"
+		continue
+	fi
+	# shellcheck disable=SC2086
+	ktap_print_msg "below $bridge:" $below "(ATS:$ats_fns; load on $load_fns)"
+	for f in $below; do
+		oracle_describe "$f"
+	done
+
+	# 1: every function below stays fenced for the whole reset, and works
+	# again after it.
+	oracle_phase $p1
+	for f in $ats_fns; do
+		oracle_expect bus-siblings "$f" clean gap=bus-reset-unhooked
+	done
+	resets "$NR_SBR" "reset_subordinate x$NR_SBR on $bridge, $nr_ats ATS functions below" \
+		reset_subordinate
+
+	# 2: the negative control.
+	oracle_phase $p2
+	for f in $ats_fns; do
+		oracle_expect bus-siblings-raw "$f" violation
+	done
+	resets "$NR_RAW_SBR" \
+		"raw secondary bus reset x$NR_RAW_SBR of $bridge (IOMMU not blocked)" raw_sbr
+	oracle_phase $((p2 + 1))
+	rmmod test_iommu_reset_load
+done
+
 rmmod test_iommu_reset_ctl
-rmmod test_iommu_reset_load
 ktap_finished
