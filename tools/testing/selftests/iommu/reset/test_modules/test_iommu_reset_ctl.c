@@ -633,8 +633,8 @@ static int ctl_raw_sbr(struct pci_dev *bridge)
 	pci_read_config_word(bridge, PCI_BRIDGE_CONTROL, &ctrl);
 	pci_write_config_word(bridge, PCI_BRIDGE_CONTROL,
 			      ctrl | PCI_BRIDGE_CTL_BUS_RESET);
-	/* Trst: at least 1 ms of reset, as pci_reset_secondary_bus() waits 2 */
-	msleep(2);
+	/* Trst: at least 1 ms of reset; pci_reset_secondary_bus() waits 2 */
+	usleep_range(2000, 3000);
 	pci_write_config_word(bridge, PCI_BRIDGE_CONTROL,
 			      ctrl & ~PCI_BRIDGE_CTL_BUS_RESET);
 	ssleep(1);

@@ -3,9 +3,10 @@
  * Streaming-DMA load generator for the IOMMU reset selftests.
  *
  * Maps and unmaps one page for each of one or more PCI functions in a loop,
- * from one or more kernel threads per function. With iommu.strict=1 every unmap makes the IOMMU driver
- * flush its IOTLB and, when ATS is enabled, the function's device-IOTLB: the
- * invalidations that must not reach the function while it is being reset.
+ * from one or more kernel threads per function. With iommu.strict=1 every
+ * unmap makes the IOMMU driver flush its IOTLB and, when ATS is enabled, the
+ * function's device-IOTLB: the invalidations that must not reach the
+ * function while it is being reset.
  * The generator does not depend on the function answering DMA, so it keeps
  * running through resets, including the raw FLR negative control.
  *
