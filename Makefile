@@ -49,6 +49,7 @@ initramfs: modules
 
 oracle-test:
 	@python3 -m unittest discover -s tools/oracle -p 'test_*.py'
+	@python3 -m unittest discover -s tools/harness -p 'test_*.py'
 
 check:
 	@$(H)/check.sh

@@ -22,6 +22,7 @@
 # BENCH_RESETS (default 300) sample FLRs in the storm.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 phases_start
@@ -34,7 +35,7 @@ icount)
 	*) die "BENCH_ICOUNT_SHIFT=$shift is not a shift of 0 to 9" ;;
 	esac
 	icount="shift=$shift,align=off,sleep=on" ;;
-real) icount= shift= ;;
+real) icount='' shift='' ;;
 *) die "BENCH_CLOCK=$clock: icount (instructions) or real (the host's clock)" ;;
 esac
 for v in boots rounds resets; do

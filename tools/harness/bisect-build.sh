@@ -13,6 +13,7 @@
 # BISECT_FROM=N starts at patch N (after fixing a later patch).
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 repo=$OUT_ROOT/export-git

@@ -14,6 +14,7 @@
 #             samples/rust/ only)
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: build.sh upstream|ours|ours-c|ours-bench|ours-c-bench|ours-noiommu}

@@ -5,7 +5,9 @@
 # line "N passed, N failed, N skipped" plus the duration of each phase.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=ktap.sh
 . "$HARNESS_DIR/ktap.sh"
 
 phases_start

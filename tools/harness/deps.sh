@@ -6,6 +6,7 @@
 # all is present.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PACKAGES=(
@@ -13,7 +14,7 @@ PACKAGES=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio kmod
 	busybox-static qemu-system-x86 ccache python3 python3-docutils rsync patch
-	xz-utils git perl
+	xz-utils git perl shellcheck pyflakes3
 )
 
 missing=()

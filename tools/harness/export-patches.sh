@@ -8,6 +8,7 @@
 # Output: $OUT_ROOT/series/ (override with PATCH_OUT=).
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 base=$(variant_src upstream)
@@ -76,12 +77,12 @@ done
 while IFS= read -r line; do
 	case $line in
 	+*) subj=$(echo "${line#+}" | sed 's/ *|.*//')
-	    files=$(echo "$line" | sed 's/.*| *//')
+	    own_files=$(echo "$line" | sed 's/.*| *//')
 	    slug=$(echo "$subj" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
 	    msg=patches/messages/$slug.txt
 	    [ -f "$msg" ] || die "no message $msg for '$subj'"
 	    # shellcheck disable=SC2086
-	    copy_overlay $files
+	    copy_overlay $own_files
 	    git -C "$repo" add -A
 	    { echo "$subj"; echo; cat "$msg"; echo; echo "Signed-off-by: Your Name <you@example.org>"; } > "$OUT_ROOT/export-msg"
 	    git -C "$repo" commit -q -F "$OUT_ROOT/export-msg" ;;

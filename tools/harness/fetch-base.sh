@@ -6,6 +6,7 @@
 # once into the cache. With KDIR= set, check that tree instead.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if [ -n "${KDIR:-}" ]; then

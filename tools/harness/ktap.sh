@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Host-side KTAP collection for make check / make run; sourced.
 
 KTAP_RESULTS=()

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # Common settings for the harness scripts; sourced, not executed.
+# shellcheck shell=bash
 
 PROJECT=iommu-reset-rust
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,6 +18,7 @@ RUSTC=/usr/bin/rustc
 RUSTDOC=/usr/bin/rustdoc
 RUSTFMT=/usr/bin/rustfmt
 CLIPPY_DRIVER=/usr/bin/clippy-driver
+# shellcheck disable=SC2034 # deps.sh's
 BINDGEN_VERSION=0.72.1
 BINDGEN=$CACHE_DIR/tools/bin/bindgen
 export LIBCLANG_PATH=/usr/lib/llvm${LLVM_SUFFIX}/lib

@@ -5,11 +5,12 @@
 # tree. Prints one "ok"/"not ok" line per gate, details below it.
 
 set -uo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 obj=$(obj_dir ours)
 [ -f "$obj/vmlinux" ] || die "ours is not built: run 'make build'"
-cd "$REPO_DIR"
+cd "$REPO_DIR" || exit 1
 mapfile -t RS < <(find rust drivers samples tools/testing -name '*.rs' 2>/dev/null | sort)
 ours_re=$(printf '%s\n' "${RS[@]}" | sed 's/[.]/[.]/g' | paste -sd'|')
 
@@ -33,7 +34,7 @@ lint_key() {
 		sha256sum "$(variant_src upstream)/Makefile"
 		stat -c '%n %s %Y' "$obj/vmlinux"
 		cat "$obj/.lint"/*.txt 2>/dev/null
-		$RUSTC -V; $RUSTFMT -V; $CLIPPY_DRIVER -V
+		$RUSTC -V; $RUSTFMT -V; $CLIPPY_DRIVER -V; shellcheck -V; pyflakes3 --version
 	} 2>&1 | sha256sum | cut -c1-16
 }
 lint_cache=$CACHE_DIR/lint-cache
@@ -80,6 +81,15 @@ gate "make rustdoc without warnings in our code" $? "$tmp/rustdoc"
 # the new files alike), a maintainer for every file.
 PATCH_OUT=$tmp/series "$HARNESS_DIR/export-patches.sh" > "$tmp/export" 2>&1
 gate "make patches: series exports checkpatch-clean with maintainers" $? "$tmp/export"
+
+# The harness, the oracle and the selftests: shellcheck (warnings and
+# errors; sourced files followed) and pyflakes.
+mapfile -t SH < <(git ls-files -- '*.sh' tools/harness/guest .ci/run)
+shellcheck -x -P SCRIPTDIR -S warning -f gcc "${SH[@]}" > "$tmp/shellcheck" 2>&1
+gate "shellcheck (${#SH[@]} scripts)" $? "$tmp/shellcheck"
+mapfile -t PY < <(git ls-files -- '*.py')
+pyflakes3 "${PY[@]}" > "$tmp/pyflakes" 2>&1
+gate "pyflakes3 (${#PY[@]} files)" $? "$tmp/pyflakes"
 
 # The documentation parses as reStructuredText.
 python3 "$HARNESS_DIR/check-rst.py" Documentation > "$tmp/rst" 2>&1

@@ -8,6 +8,7 @@
 # in its "expect" file. Prints one "ok"/"not ok" line per case.
 
 set -uo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 [ -f "$(obj_dir ours)/vmlinux" ] || die "ours is not built: run 'make build'"

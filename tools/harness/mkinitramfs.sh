@@ -6,6 +6,7 @@
 # selftests of this repository and the guest /init. Nothing is downloaded.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: mkinitramfs.sh VARIANT}

@@ -6,6 +6,7 @@
 # own tree: make -C $KDIR M=$PWD. Output goes to the cache (MO=).
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: modules.sh VARIANT}

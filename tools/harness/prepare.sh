@@ -7,6 +7,7 @@
 # their timestamps, so a rebuild only recompiles what changed.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 base=$(variant_src upstream)

@@ -34,6 +34,7 @@
 # Exit status: 0 when the guest finished its plan with rc=0.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 variant=${1:?usage: run-vm.sh VARIANT PLAN [legacy|scalable|pasid|amd]}

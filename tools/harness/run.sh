@@ -6,6 +6,7 @@
 # table: resets, load operations, oracle counts, C (upstream) vs ours.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PLAN=${PLAN:-full}

@@ -6,6 +6,7 @@
 # duration and the verdict.
 
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 n=${SOAK_RESETS:-10000}

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
 #
 # Shared helpers of the IOMMU reset selftests (POSIX sh, busybox friendly).
 #

@@ -24,6 +24,7 @@
 # with no driver bound.
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 MOD=test_iommu_reset_binding

@@ -28,6 +28,7 @@
 # and test_iommu_reset_ctl modules.
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 NR_SBR=${IOMMU_RESET_NR_SBR:-5}

@@ -37,6 +37,7 @@
 # must quarantine too (neither exists on 7.3).
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 NR_SBR=${IOMMU_RESET_NR_SBR:-5}
@@ -164,11 +165,11 @@ if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 	reset_ctl prepare "$bdf"
 	reset_ctl prepare "$bdf"
 	if reset_ctl failed "$bdf"; then
-		reset_ctl done "$bdf"
+		reset_ctl "done" "$bdf"
 		kept=$(reset_ctl_blocked "$bdf")
 		shown=$(cat "$blocked_attr" 2>/dev/null)
 		reset_ctl prepare "$bdf"
-		reset_ctl done "$bdf"
+		reset_ctl "done" "$bdf"
 		after=$(reset_ctl_blocked "$bdf")
 		msg="blocked=$kept ('$shown'), after a good reset: blocked=$after"
 		if [ "$kept" = 1 ] && echo "$shown" | grep -qx "$bdf quarantined" &&
@@ -178,8 +179,8 @@ if reset_load_module test_iommu_reset_ctl 2>/dev/null; then
 			ktap_test_fail "nested failed reset quarantines: $msg"
 		fi
 	else
-		reset_ctl done "$bdf"
-		reset_ctl done "$bdf"
+		reset_ctl "done" "$bdf"
+		reset_ctl "done" "$bdf"
 		if [ "${IOMMU_RESET_BASELINE:-0}" = 1 ]; then
 			ktap_test_skip "nested failed reset: no pci_dev_reset_iommu_failed() here"
 		else

@@ -34,6 +34,7 @@
 # With IOMMU_RESET_BASELINE=1 (a 7.3 kernel) the gaps are XFAIL, not FAIL.
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 ktap_print_header
@@ -48,7 +49,7 @@ ktap_set_plan 8
 # 1: the helpers fence the group while a function is in reset (both kernels).
 if reset_ctl prepare "$fn0"; then
 	reset_ctl claim "$fn1" && fenced=0 || fenced=1
-	reset_ctl done "$fn0"
+	reset_ctl "done" "$fn0"
 	reset_ctl claim "$fn1" && free=1 || free=0
 	b=$(reset_ctl_blocked "$fn0")
 	if [ "$fenced" = 1 ] && [ "$free" = 1 ] && [ "$b" = 0 ]; then
@@ -73,9 +74,9 @@ if reset_ctl alias "$fn0" "$devfn1"; then
 	reset_gap_result alias-block "$fn0" alias-blocking $ok \
 		"prepare on $fn0 blocks its alias $fn1: blocked=$peer"
 	reset_ctl prepare "$fn1"
-	reset_ctl done "$fn0"
+	reset_ctl "done" "$fn0"
 	early=$(reset_ctl_blocked "$fn0")
-	reset_ctl done "$fn1"
+	reset_ctl "done" "$fn1"
 	after="$(reset_ctl_blocked "$fn0")$(reset_ctl_blocked "$fn1")"
 	ok=0
 	[ "$early" = 1 ] && [ "$after" = 00 ] && ok=1
@@ -100,7 +101,7 @@ if reset_ctl own "$fn1"; then
 	reset_ctl disown "$fn1" && rel=ok || rel=failed
 	mid=$(reset_ctl_blocked "$fn0")
 	reset_ats_enabled "$fn0" && ats1=on || ats1=off
-	reset_ctl done "$fn0"
+	reset_ctl "done" "$fn0"
 	after="$(reset_ctl_blocked "$fn0")$(reset_ctl_blocked "$fn1")"
 	msg="release $rel, $fn0 in reset: blocked=$mid, ATS $ats0 -> $ats1;"
 	msg="$msg after done, blocked: $after"
@@ -139,7 +140,7 @@ else
 	before=$(pasids 1)
 	reset_ctl prepare "$fn0"
 	during=$(pasids 1)
-	reset_ctl done "$fn0"
+	reset_ctl "done" "$fn0"
 	after=$(pasids 1)
 	reset_ctl pasid_detach "$fn0" 1
 	gone=$(pasids 1)
@@ -147,7 +148,7 @@ else
 	reset_ctl prepare "$fn0"
 	fenced=$(reset_ctl_status pasid_attach "$fn0" 1)
 	[ "$fenced" = ok ] && reset_ctl pasid_detach "$fn0" 1
-	reset_ctl done "$fn0"
+	reset_ctl "done" "$fn0"
 	msg="PASID 1 on $fn0/$fn1: $before, $fn0 in reset: $during, after done: $after,"
 	msg="$msg detached: $gone; attach during a reset: $fenced"
 	if [ "$before$during$after$gone" = 11011100 ] && [ "$fenced" = "$busy" ]; then
@@ -160,14 +161,14 @@ else
 	if reset_ctl failed "$fn0"; then
 		how=failed
 	else
-		reset_ctl done "$fn0"
+		reset_ctl "done" "$fn0"
 		how="done (no pci_dev_reset_iommu_failed())"
 	fi
 	kept=$(reset_ctl_blocked "$fn0")
 	att=$(reset_ctl_status pasid_attach "$fn0" 1)
 	during=$(pasids 1)
 	reset_ctl prepare "$fn0"
-	reset_ctl done "$fn0"
+	reset_ctl "done" "$fn0"
 	after=$(pasids 1)
 	[ "$att" = ok ] && reset_ctl pasid_detach "$fn0" 1
 	gone=$(pasids 1)
@@ -195,7 +196,7 @@ before=$(reset_ctl_blocked "$fn1")
 echo 1 > "$SYSFS_PCI/$fn0/remove"
 after=$(reset_ctl_blocked "$fn1")
 reset_ctl claim "$fn1" && ok=1 || ok=0
-reset_ctl done "$fn0" 2>/dev/null
+reset_ctl "done" "$fn0" 2>/dev/null
 echo 1 > /sys/bus/pci/rescan
 back=no
 [ -e "$SYSFS_PCI/$fn0" ] && back=yes

@@ -52,6 +52,7 @@
 # With IOMMU_RESET_BASELINE=1 (a 7.3 kernel) the gaps are XFAIL, not FAIL.
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 NR_RPM=${IOMMU_RESET_NR_RPM:-20}

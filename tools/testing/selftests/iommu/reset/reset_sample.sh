@@ -15,6 +15,7 @@
 # multifunction case, skipped without one).
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 NR_RESETS=${IOMMU_RESET_NR:-200}
@@ -213,8 +214,10 @@ for f in $bdf $sib; do
 	[ "$(cfg_read "$f" 0 2)" != 65535 ] || alive=0
 done
 # Functions on the bus of $bdf besides it.
-neighbours=$(ls "$SYSFS_PCI" | grep -c "^${bdf%:*}:")
-neighbours=$((neighbours - 1))
+neighbours=-1
+for f in "$SYSFS_PCI/${bdf%:*}":*; do
+	[ -e "$f" ] && neighbours=$((neighbours + 1))
+done
 ktap_print_msg "sample with reset_method=flr: ok $f_ok failed $f_bad; method=bus: ok $b_ok" \
 	"failed $b_bad (last error $b_err), $neighbours other function(s) on the bus;" \
 	"functions answering: $alive"

@@ -14,6 +14,7 @@
 # driver bound.
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 ROUNDS=${IOMMU_RESET_RACE_ROUNDS:-50}

@@ -12,6 +12,7 @@
 # sysfs resets saw no device-IOTLB invalidation and the raw FLRs did.
 
 DIR=$(dirname "$0")
+# shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
 NR_FLR=${IOMMU_RESET_NR_FLR:-150}
