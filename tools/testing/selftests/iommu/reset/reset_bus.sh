@@ -21,6 +21,8 @@
 #     ATS function below, the deepest included.
 #
 # Usage: reset_bus.sh BRIDGE...   (or IOMMU_RESET_BRIDGE="BRIDGE...")
+# IOMMU_RESET_NR_SBR_BELOW (default 5) bus resets and IOMMU_RESET_NR_RAW_SBR
+# (2) raw ones per bridge.
 # Each bridge runs both cases (oracle phases 40 and 41 for the first, 43
 # and 44 for the second, ...). Needs, per bridge: reset_subordinate and,
 # below it, at least two ATS-capable functions (of at most 8 IOMMU groups),
@@ -31,7 +33,7 @@ DIR=$(dirname "$0")
 # shellcheck source=iommu_reset_lib.sh
 . "$DIR/iommu_reset_lib.sh"
 
-NR_SBR=${IOMMU_RESET_NR_SBR:-5}
+NR_SBR=${IOMMU_RESET_NR_SBR_BELOW:-5}
 NR_RAW_SBR=${IOMMU_RESET_NR_RAW_SBR:-2}
 
 ktap_print_header
@@ -42,11 +44,15 @@ reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load te
 bridges=$*
 ktap_set_plan $((2 * $#))
 
-# answering: how many ATS functions below answer with ATS enabled.
+# answering: how many ATS functions below answer with ATS enabled (their
+# ATS capabilities were found before the load started: two config reads
+# per function here).
 answering() {
 	n=0
-	for f in $ats_fns; do
-		[ "$(cfg_read "$f" 0 2)" != 65535 ] && reset_ats_enabled "$f" && n=$((n + 1))
+	for a in $ats_at; do
+		f=${a%=*}
+		[ "$(cfg_read "$f" 0 2)" != 65535 ] &&
+			[ $(( $(cfg_read "$f" $((${a#*=} + 6)) 2) & 0x8000 )) -ne 0 ] && n=$((n + 1))
 	done
 	echo $n
 }
@@ -83,20 +89,23 @@ skip_bridge() {
 }
 
 # below_bridge: every function below the bridge, at any depth, top down
-# (below); the functions with ATS among them (ats_fns, nr_ats); those with
-# a driver (bound); their IOMMU groups, and one ATS function of each, which
-# the load maps for (groups, load_fns).
+# (below); the functions with ATS among them (ats_fns, nr_ats) and where
+# their ATS capability is (ats_at: BDF=OFFSET ...); those with a driver
+# (bound); their IOMMU groups, and one ATS function of each, which the load
+# maps for (groups, load_fns).
 below_bridge() {
 	below=$(find "$(readlink -f "$SYSFS_PCI/$bridge")" -mindepth 1 -type d \
 		-name '????:??:??.?' | sed 's|.*/||' | sort)
-	ats_fns="" bound="" groups="" load_fns="" nr_ats=0
+	ats_fns="" ats_at="" bound="" groups="" load_fns="" nr_ats=0
 	for f in $below; do
 		case $(cat "$SYSFS_PCI/$f/class") in
 		0x0604*) continue ;;
 		esac
 		[ -e "$SYSFS_PCI/$f/driver" ] && bound="$bound $f"
-		[ "$(reset_ats_cap "$f")" -ne 0 ] || continue
+		off=$(reset_ats_cap "$f")
+		[ "$off" -ne 0 ] || continue
 		ats_fns="$ats_fns $f"
+		ats_at="$ats_at $f=$off"
 		nr_ats=$((nr_ats + 1))
 		g=$(basename "$(readlink "$SYSFS_PCI/$f/iommu_group" 2>/dev/null)")
 		case " $groups " in
@@ -135,15 +144,15 @@ for b in $bridges; do
 		skip_bridge "the ATS functions below it are in $# IOMMU groups (8 at most)"
 		continue
 	fi
-	if ! reset_load_module test_iommu_reset_load bdf="$load_fns" threads=1 2>/dev/null; then
-		skip_bridge "cannot load test_iommu_reset_load"
-		continue
-	fi
 	# shellcheck disable=SC2086
 	ktap_print_msg "below $bridge:" $below "(ATS:$ats_fns; load on $load_fns)"
 	for f in $below; do
 		oracle_describe "$f"
 	done
+	if ! reset_load_module test_iommu_reset_load bdf="$load_fns" threads=1 2>/dev/null; then
+		skip_bridge "cannot load test_iommu_reset_load"
+		continue
+	fi
 
 	# 1: every function below stays fenced for the whole reset, and works
 	# again after it.
