@@ -99,8 +99,8 @@ INV_RE = re.compile(r'invalidate desc type (\S+) high 0x([0-9a-f]+) '
 DEV_RE = re.compile(r'# oracle-dev bdf=(\S+) exp=0x([0-9a-f]+) pm=0x([0-9a-f]+)'
                     r' ats=0x([0-9a-f]+) bridge=(\S+)(?: af=0x([0-9a-f]+))?')
 EXPECT_RE = re.compile(r'# oracle-expect phase=(\d+) name=(\S+) bdf=(\S+) '
-                       r'expect=(clean|violation|no-block|attached|no-attach|attach-reaches)'
-                       r'(?: gap=(\S+))?')
+                       r'expect=(clean|violation|no-block|attached|no-attach|attach-reaches|blocks)'
+                       r'(?: gap=(\S+))?(?: ref=(\S+))?')
 GUEST_RE = re.compile(r'# guest-verdict name=(\S+) bdf=(\S+) gap=(\S+) ok=([01]|na)(?: (.*))?$')
 
 MARKER_BDF = '0000:00:00.0'
@@ -178,7 +178,7 @@ def parse_console(lines):
         if m:
             expects.append({'phase': int(m.group(1)), 'name': m.group(2),
                             'bdf': m.group(3), 'expect': m.group(4),
-                            'gap': m.group(5)})
+                            'gap': m.group(5), 'ref': m.group(6)})
             continue
         m = GUEST_RE.search(line)
         if m:
@@ -454,6 +454,8 @@ class Oracle:
                                   self.inv_total.get((phase, bdf), 0),
                                   'inv_in_windows': 0, 'windows_hit': 0,
                                   'flush_in_windows': 0,
+                                  'whole_flushes': sum(
+                                      self.flushes.get((phase, bdf), Counter()).values()),
                                   'ats_off_before': 0, 'ats_known': 0,
                                   'ats_disables': self.ats_disables.get((phase, bdf), 0),
                                   # Set for the (phase, function) pairs with resets.
@@ -600,6 +602,21 @@ def check(rows, expects, require_ats_off=False, baseline=False, ats_observable=T
             ok = r['resets'] == 0 and r['ats_disables'] == 0
             why = '%s: %d resets, %d ATS disables, expected none' % (
                 what, r['resets'], r['ats_disables'])
+        elif e['expect'] == 'blocks':
+            # Blocking (prepare) flushes the function's whole device-IOTLB in
+            # both VT-d modes and, in legacy mode, disables its ATS: no reset
+            # is needed to see it. The function named by ref= is blocked in
+            # the same phase for sure: without its blocking in the trace the
+            # phase was not seen.
+            ref = by_key.get((e['phase'], e.get('ref')))
+            if e.get('ref') and not (ref and (ref['whole_flushes'] or ref['ats_disables'])):
+                out.append(('blind', what + ': no blocking of %s seen in the phase (oracle '
+                            'blind)' % e['ref'], e['gap']))
+                continue
+            n = (r['whole_flushes'] + r['ats_disables']) if r else 0
+            ok = n > 0
+            why = ('%s: blocked in the trace %d times (whole device-IOTLB flushes and ATS '
+                   'disables), expected >= 1' % (what, n))
         elif e['expect'] == 'attached':
             # The function is attached to the domain its group mate's load unmaps from: the
             # IOMMU invalidates its device-IOTLB (no reset needed in the phase).

@@ -195,11 +195,17 @@ oracle_phase() {
 # least one (violation, the negative controls), no blocking at all
 # (no-block: no reset and no ATS disable), no flush of the whole
 # device-IOTLB, which a domain change sends, inside a window (no-attach) or
-# at least one (attach-reaches, its negative control). gap= names a known
-# gap of the 7.3 helpers that this expectation shows.
+# at least one (attach-reaches, its negative control), or its blocking
+# (blocks: a whole device-IOTLB flush or an ATS disable, no reset needed;
+# ref=BDF names a function surely blocked in the phase, without whose
+# blocking the phase counts as unseen). gap= names a known gap of the 7.3
+# helpers that this expectation shows; it comes before ref=.
 oracle_expect() {
 	[ "${IOMMU_RESET_ORACLE:-0}" = 1 ] || return 0
-	echo "# oracle-expect phase=$ORACLE_PHASE name=$1 bdf=$2 expect=$3${4:+ $4}"
+	oe_name=$1 oe_bdf=$2 oe_kind=$3
+	shift 3
+	echo "# oracle-expect phase=$ORACLE_PHASE name=$oe_name bdf=$oe_bdf" \
+		"expect=$oe_kind${*:+ $*}"
 }
 
 # reset_skip REASON: skip the whole test (KTAP) and exit.

@@ -50,9 +50,9 @@ ktap_set_plan $((2 * $#))
 answering() {
 	n=0
 	for a in $ats_at; do
-		f=${a%=*}
+		f=${a%=*} ctl=$((${a#*=} + 6))
 		[ "$(cfg_read "$f" 0 2)" != 65535 ] &&
-			[ $(( $(cfg_read "$f" $((${a#*=} + 6)) 2) & 0x8000 )) -ne 0 ] && n=$((n + 1))
+			[ $(( $(cfg_read "$f" $ctl 2) & 0x8000 )) -ne 0 ] && n=$((n + 1))
 	done
 	echo $n
 }

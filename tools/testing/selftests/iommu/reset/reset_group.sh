@@ -42,6 +42,7 @@ fn0=$(reset_norm_bdf "${1:-${IOMMU_RESET_BDF:-}}")
 fn1=$(reset_norm_bdf "${2:-${IOMMU_RESET_SIBLING_BDF:-}}")
 reset_require_group_pair "$fn0" "$fn1"
 oracle_describe "$fn0"
+oracle_describe "$fn1"
 reset_load_module test_iommu_reset_ctl 2>/dev/null || reset_skip "cannot load test_iommu_reset_ctl"
 
 ktap_set_plan 8
@@ -67,8 +68,14 @@ slot=$(echo "$fn1" | sed 's/.*:\([0-9a-f]*\)\.\([0-7]\)$/\1/')
 func=${fn1##*.}
 devfn1=$(printf '%x' $(( (0x$slot << 3) | func )))
 if reset_ctl alias "$fn0" "$devfn1"; then
+	# The peer's blocking in the trace too, where the IOMMU sends
+	# device-IOTLB invalidations (not in VT-d with PASIDs, where ATS stays
+	# off): a flush of its whole device-IOTLB or an ATS disable.
+	reset_ats_enabled "$fn1" && oracle_phase 50 &&
+		oracle_expect alias-block-flush "$fn1" blocks gap=alias-blocking ref="$fn0"
 	reset_ctl prepare "$fn0"
 	peer=$(reset_ctl_blocked "$fn1")
+	[ "$ORACLE_PHASE" = 50 ] && oracle_phase 51
 	ok=0
 	[ "$peer" = 1 ] && ok=1
 	reset_gap_result alias-block "$fn0" alias-blocking $ok \
