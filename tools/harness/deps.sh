@@ -13,7 +13,7 @@ PACKAGES=(
 	rustc-web rust-web-src rust-web-clippy rustfmt-web
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio kmod
-	busybox-static qemu-system-x86 ccache python3 python3-docutils rsync patch
+	busybox-static qemu-system-x86 ccache python3 python3-docutils rsync
 	xz-utils git perl shellcheck pyflakes3
 )
 

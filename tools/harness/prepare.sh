@@ -45,19 +45,22 @@ if [ "$(cat "$WORK_DIR/.ours-state" 2>/dev/null)" != "$state" ]; then
 	msg "prepare: syncing work tree from $base"
 	rm -f "$WORK_DIR/.ours-state"
 	rsync -a --delete --exclude=/.ours-state --exclude='/.build-*' "$base/" "$WORK_DIR/"
-	# Changes of later patches to overlay files are in the overlay already.
-	overlay_files > "$WORK_DIR/.ours-overlay"
+	# Changes of later patches to overlay files are in the overlay already:
+	# git apply leaves them out. It runs in the work tree as a plain patch
+	# tool (or in the tree's own repository, when KDIR= was a git tree),
+	# never in a repository around it.
+	mapfile -t exclude < <(overlay_files | sed 's/^/--exclude=/')
 	for p in "${patches[@]}"; do
-		python3 "$HARNESS_DIR/patch-filter.py" "$WORK_DIR/.ours-overlay" \
-			< "$REPO_DIR/patches/$p" > "$WORK_DIR/.ours-patch"
-		grep -q '^diff ' "$WORK_DIR/.ours-patch" || continue
-		if ! patch -d "$WORK_DIR" -p1 -s -f --dry-run < "$WORK_DIR/.ours-patch" >/tmp/$PROJECT-patch.log 2>&1; then
-			cat /tmp/$PROJECT-patch.log >&2
+		if ! (cd "$WORK_DIR" && GIT_CEILING_DIRECTORIES=$(dirname "$WORK_DIR") \
+			git apply --check --allow-empty "${exclude[@]}" "$REPO_DIR/patches/$p") \
+			> "$WORK_DIR/.ours-apply.log" 2>&1; then
+			cat "$WORK_DIR/.ours-apply.log" >&2
 			die "patch $p does not apply to $base"
 		fi
-		patch -d "$WORK_DIR" -p1 -s -f --no-backup-if-mismatch < "$WORK_DIR/.ours-patch"
+		(cd "$WORK_DIR" && GIT_CEILING_DIRECTORIES=$(dirname "$WORK_DIR") \
+			git apply --allow-empty "${exclude[@]}" "$REPO_DIR/patches/$p")
 	done
-	rm -f "$WORK_DIR/.ours-overlay" "$WORK_DIR/.ours-patch"
+	rm -f "$WORK_DIR/.ours-apply.log"
 	msg "prepare: applied ${#patches[@]} patch(es)"
 	new=1
 else
