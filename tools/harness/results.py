@@ -310,12 +310,11 @@ def gap_word(verdict, rows, exp):
         r = rows.get(key)
         if kind == 'no-block':
             seen = r is not None
-        elif kind == 'blocks':
-            # Its phase has no reset; the oracle itself says blind when the
-            # blocking it refers to is not in the trace.
-            seen = True
-        elif kind == 'attached':
-            # The defect's own observable is the absence of invalidations.
+        elif kind in ('attached', 'blocks'):
+            # No reset in the phase: the defect's own observable is the
+            # absence of invalidations (attached) or of a blocking (blocks,
+            # which the oracle itself calls blind when the blocking it
+            # refers to is not in the trace).
             seen = True
         else:
             seen = bool(r and r['resets'])

@@ -207,7 +207,6 @@ class Oracle:
         self.invs = defaultdict(list)       # bdf -> [t]
         self.invs_in_phase = defaultdict(list)  # (phase, bdf) -> [t]
         self.flushes = defaultdict(Counter)  # (phase, bdf) -> {t: whole flushes at t}
-        self.flush_times = defaultdict(list)  # bdf -> [t] of whole flushes
         self.phase_end = {}                 # phase -> t of the marker that left it
         self.reattach = {}                  # see _reattach()
         self.inv_total = defaultdict(int)   # (phase, bdf) -> n
@@ -330,7 +329,6 @@ class Oracle:
         self.invs_in_phase[(self.phase, bdf)].append(t)
         if not load:
             self.flushes[(self.phase, bdf)][t] += 1
-            self.flush_times[bdf].append(t)
         self.inv_total[(self.phase, bdf)] += 1
 
     def feed(self, lines, amd_function=None):
@@ -371,7 +369,11 @@ class Oracle:
 
     def finish(self):
         """Close open windows at the end of the trace; count invalidations."""
-        for times in list(self.invs.values()) + list(self.flush_times.values()):
+        flush_times = defaultdict(list)     # bdf -> [t] of whole flushes
+        for (_, bdf), at in self.flushes.items():
+            for t, n in at.items():
+                flush_times[bdf] += [t] * n
+        for times in list(self.invs.values()) + list(flush_times.values()):
             # Lines a few microseconds out of order (see MAX_BACKSTEP_US).
             times.sort()
         for r in self.resets:
@@ -380,7 +382,7 @@ class Oracle:
             times = self.invs.get(r.bdf, [])
             r.invalidations = (bisect.bisect_right(times, r.end) -
                                bisect.bisect_left(times, r.start))
-            times = self.flush_times.get(r.bdf, [])
+            times = flush_times.get(r.bdf, [])
             r.flushes = (bisect.bisect_right(times, r.end) -
                          bisect.bisect_left(times, r.start))
         self.reattach = self._reattach()

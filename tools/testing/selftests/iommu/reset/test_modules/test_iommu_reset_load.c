@@ -47,7 +47,6 @@ struct load_worker {
 
 static struct pci_dev *load_pdevs[LOAD_MAX_THREADS];
 static unsigned int load_nr_pdevs;
-static struct pci_dev *load_pdev;	/* the first one, for raw_flr */
 static struct task_struct *load_tasks[LOAD_MAX_THREADS];
 static struct load_worker load_workers[LOAD_MAX_THREADS];
 static struct dentry *load_dir;
@@ -129,7 +128,7 @@ static ssize_t raw_flr_write(struct file *file, const char __user *ubuf,
 	if (!val)
 		return count;
 
-	ret = load_raw_flr(load_pdev);
+	ret = load_raw_flr(load_pdevs[0]);
 	return ret ? ret : count;
 }
 
@@ -188,7 +187,6 @@ static int load_get_pdevs(void)
 		pr_err("bdf=DDDD:BB:DD.F[,...] is required\n");
 		return -EINVAL;
 	}
-	load_pdev = load_pdevs[0];
 	return 0;
 }
 
